@@ -1,0 +1,140 @@
+"""Host metrics from psutil: CPU, load, memory, swap, disks, disk and network I/O rates, processes."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psutil
+
+from collectors.base import Reading, guarded
+
+__all__ = ["SYSTEM_METRICS", "SystemCollector"]
+
+# The catalog of what this collector emits: name -> (unit, description).
+SYSTEM_METRICS: dict[str, tuple[str, str]] = {
+    "system.cpu.percent": ("%", "CPU busy, all cores"),
+    "system.cpu.core.percent": ("%", "CPU busy per core {core}"),
+    "system.load": ("", "Load average per {period}: 1m, 5m, 15m"),
+    "system.memory.percent": ("%", "Memory in use"),
+    "system.memory.used_bytes": ("B", "Memory in use"),
+    "system.memory.available_bytes": ("B", "Memory available to new processes"),
+    "system.swap.percent": ("%", "Swap in use"),
+    "system.swap.used_bytes": ("B", "Swap in use"),
+    "system.disk.percent": ("%", "Disk space used per {mount}"),
+    "system.disk.free_bytes": ("B", "Disk space free per {mount}"),
+    "system.disk.io_bytes_per_second": ("B/s", "Disk throughput, all disks, per {direction}: read, write"),
+    "system.net.bytes_per_second": ("B/s", "Network throughput, all interfaces, per {direction}: recv, sent"),
+    "system.process.count": ("", "Processes running"),
+}
+
+# Shorter than this since the previous CPU sample, psutil's percentages are noise or zero.
+_MIN_CPU_INTERVAL_SECONDS = 0.5
+
+# Pseudo and container file systems say nothing about real disk space.
+_SKIP_FSTYPES = {"squashfs", "tmpfs", "devtmpfs", "overlay", "proc", "sysfs", "nsfs", "autofs"}
+
+
+def _reading(metric: str, value: float, **labels: str) -> Reading:
+    return Reading(metric, float(value), labels, SYSTEM_METRICS[metric][0])
+
+
+@dataclass
+class _Counters:
+    at: float
+    disk_read: int
+    disk_write: int
+    net_recv: int
+    net_sent: int
+
+
+class SystemCollector:
+    """Reads this host. Keeps the previous I/O counters so it can report rates, not totals."""
+
+    def __init__(self) -> None:
+        self._previous: _Counters | None = None
+        # psutil measures CPU since its previous call; prime it so the first reading has a baseline.
+        psutil.cpu_percent(percpu=True)
+        self._cpu_baseline_at = time.monotonic()
+
+    def collect(self) -> list[Reading]:
+        """All readings that succeed this cycle; a failing source is logged and skipped."""
+        readings: list[Reading] = []
+        for name, read in (
+            ("cpu", self._cpu),
+            ("load", self._load),
+            ("memory", self._memory),
+            ("disks", self._disks),
+            ("io", self._io_rates),
+            ("processes", self._processes),
+        ):
+            readings.extend(guarded(name, read))
+        return readings
+
+    def _cpu(self) -> Iterator[Reading]:
+        now = time.monotonic()
+        if now - self._cpu_baseline_at < _MIN_CPU_INTERVAL_SECONDS:
+            return  # over a few milliseconds psutil reports 0.0%, which would be a false dip
+        per_core = psutil.cpu_percent(percpu=True)
+        self._cpu_baseline_at = now
+        yield _reading("system.cpu.percent", sum(per_core) / max(len(per_core), 1))
+        for core, percent in enumerate(per_core):
+            yield _reading("system.cpu.core.percent", percent, core=str(core))
+
+    def _load(self) -> Iterator[Reading]:
+        one, five, fifteen = os.getloadavg()
+        yield _reading("system.load", one, period="1m")
+        yield _reading("system.load", five, period="5m")
+        yield _reading("system.load", fifteen, period="15m")
+
+    def _memory(self) -> Iterator[Reading]:
+        memory = psutil.virtual_memory()
+        yield _reading("system.memory.percent", memory.percent)
+        yield _reading("system.memory.used_bytes", memory.total - memory.available)
+        yield _reading("system.memory.available_bytes", memory.available)
+        swap = psutil.swap_memory()
+        yield _reading("system.swap.percent", swap.percent)
+        yield _reading("system.swap.used_bytes", swap.used)
+
+    def _disks(self) -> Iterator[Reading]:
+        seen_devices: set[str] = set()
+        for partition in psutil.disk_partitions(all=False):
+            if partition.fstype in _SKIP_FSTYPES or partition.device in seen_devices:
+                continue
+            seen_devices.add(partition.device)  # bind mounts of one device count once
+            try:
+                usage = psutil.disk_usage(partition.mountpoint)
+            except OSError:
+                continue  # a mount can vanish or deny access between listing and reading
+            yield _reading("system.disk.percent", usage.percent, mount=partition.mountpoint)
+            yield _reading("system.disk.free_bytes", usage.free, mount=partition.mountpoint)
+
+    def _io_rates(self) -> Iterator[Reading]:
+        disk = psutil.disk_io_counters()
+        net = psutil.net_io_counters()
+        now = _Counters(
+            at=time.monotonic(),
+            disk_read=disk.read_bytes if disk else 0,
+            disk_write=disk.write_bytes if disk else 0,
+            net_recv=net.bytes_recv,
+            net_sent=net.bytes_sent,
+        )
+        previous, self._previous = self._previous, now
+        if previous is None:
+            return  # a rate needs two readings
+        elapsed = now.at - previous.at
+        if elapsed <= 0:
+            return
+        for metric, direction, before, after in (
+            ("system.disk.io_bytes_per_second", "read", previous.disk_read, now.disk_read),
+            ("system.disk.io_bytes_per_second", "write", previous.disk_write, now.disk_write),
+            ("system.net.bytes_per_second", "recv", previous.net_recv, now.net_recv),
+            ("system.net.bytes_per_second", "sent", previous.net_sent, now.net_sent),
+        ):
+            if after >= before:  # a counter that went backwards was reset: skip one interval
+                yield _reading(metric, (after - before) / elapsed, direction=direction)
+
+    def _processes(self) -> Iterator[Reading]:
+        yield _reading("system.process.count", len(psutil.pids()))

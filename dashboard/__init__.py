@@ -1,0 +1,1 @@
+"""The web layer: Dash pages, components, figures, login and the REST API."""

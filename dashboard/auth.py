@@ -1,0 +1,108 @@
+"""Login for every page and every Dash request (Flask-Login), with a plain server-rendered form.
+
+The login page is plain Flask rather than a Dash page so that nothing of the Dash app (layout,
+callbacks, component bundles) is reachable before login.
+"""
+
+from __future__ import annotations
+
+import secrets
+from html import escape
+from urllib.parse import urlparse
+
+import flask
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+
+from storage.audit import record_audit
+from storage.users import User, authenticate, get_user_by_id
+
+__all__ = ["PUBLIC_PREFIXES", "install_auth"]
+
+# Reachable without a session: the login form, its stylesheet, and load-balancer probes.
+PUBLIC_PREFIXES = ("/login", "/assets/", "/_favicon.ico", "/favicon.ico", "/api/health/live", "/api/health/ready")
+
+
+class SessionUser(UserMixin):
+    def __init__(self, user: User) -> None:
+        self.id = str(user.id)
+        self.username = user.username
+        self.role = user.role.value
+
+
+def install_auth(server: flask.Flask) -> None:
+    manager = LoginManager()
+    manager.init_app(server)
+    manager.session_protection = "strong"
+
+    @manager.user_loader
+    def _load(user_id: str) -> SessionUser | None:
+        from dashboard.services import services
+
+        user = get_user_by_id(services().store.engine, int(user_id))
+        return SessionUser(user) if user and user.active else None
+
+    server.before_request(_require_login)
+    server.add_url_rule("/favicon.ico", "favicon", lambda: flask.redirect("/_favicon.ico", 301))
+    server.add_url_rule("/login", "login", _login, methods=["GET", "POST"])
+    server.add_url_rule("/logout", "logout", _logout, methods=["GET", "POST"])
+
+
+def _require_login() -> flask.Response | None:
+    path = flask.request.path
+    if path.startswith(PUBLIC_PREFIXES) or current_user.is_authenticated:
+        return None
+    if path.startswith(("/_dash-", "/api/")):
+        # Script clients get a status, not an HTML redirect they would try to parse.
+        return flask.make_response(flask.jsonify(error="login required"), 401)
+    return flask.redirect(f"/login?next={flask.request.full_path.rstrip('?')}")
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site paths: an open redirect would make the login page a phishing aid.
+    if not target or urlparse(target).netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+def _login() -> flask.Response | str:
+    from dashboard.services import services
+
+    if flask.request.method == "GET":
+        return _login_page(next_url=_safe_next(flask.request.args.get("next")))
+    form = flask.request.form
+    next_url = _safe_next(form.get("next"))
+    if not secrets.compare_digest(form.get("csrf", ""), flask.session.get("csrf", "-")):
+        return _login_page(next_url, error="The form expired; please sign in again.")
+    username = form.get("username", "").strip()
+    user = authenticate(services().store.engine, username, form.get("password", ""))
+    if user is None:
+        record_audit(services().store.engine, username or None, "login", outcome="denied")
+        return _login_page(next_url, error="Wrong username or password.", username=username)
+    login_user(SessionUser(user))
+    record_audit(services().store.engine, user.username, "login")
+    return flask.redirect(next_url)
+
+
+def _logout() -> flask.Response:
+    logout_user()
+    return flask.redirect("/login")
+
+
+def _login_page(next_url: str, error: str = "", username: str = "") -> str:
+    # One token per session: a second load of this page (another tab, a favicon redirect) must not
+    # invalidate a form already on screen.
+    token = flask.session.setdefault("csrf", secrets.token_urlsafe(16))
+    alert = f'<div class="alert alert-danger py-2" role="alert">{escape(error)}</div>' if error else ""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in · Vitals</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="/_favicon.ico"><link rel="stylesheet" href="/assets/bootstrap.min.css"><link rel="stylesheet" href="/assets/vitals.css"></head>
+<body class="bg-body-tertiary"><main class="login-box card shadow-sm mx-auto p-4">
+<h1 class="h4 mb-3">Vitals</h1><p class="text-secondary">Sign in to see your back end's health.</p>{alert}
+<form method="post" action="/login">
+<input type="hidden" name="csrf" value="{token}"><input type="hidden" name="next" value="{escape(next_url)}">
+<div class="mb-3"><label class="form-label" for="username">Username</label>
+<input class="form-control" id="username" name="username" value="{escape(username)}" autocomplete="username" required autofocus></div>
+<div class="mb-3"><label class="form-label" for="password">Password</label>
+<input class="form-control" id="password" name="password" type="password" autocomplete="current-password" required></div>
+<button class="btn btn-primary w-100" id="login-submit" type="submit">Sign in</button></form></main></body></html>"""

@@ -1,0 +1,152 @@
+"""A live time-series chart: full figure when the window changes, ``Patch`` appends on each tick.
+
+One pattern-matching callback serves every chart of every page; a chart is described by a
+``ChartSpec`` kept in a ``dcc.Store`` next to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import MATCH, Dash, Input, Output, Patch, State, ctx, dcc, html, no_update
+
+from dashboard import ids
+from dashboard.figures import empty_figure, line_figure
+from dashboard.services import services
+from dashboard.timerange import resolve_range_choice
+from storage.reads import choose_step_ms
+from storage.store import DEFAULT_MAX_POINTS
+from storage.timeparse import to_millis
+
+__all__ = ["ChartSpec", "live_chart", "register_live_chart_callbacks"]
+
+# After this many appends the figure is rebuilt, dropping points that scrolled out of the window.
+_TICKS_BEFORE_REDRAW = 60
+CHART_HEIGHT_PX = 260
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    key: str  # unique on its page; part of the component ids
+    metric: str
+    title: str
+    unit: str = ""
+    agg: str = "mean"
+
+
+def live_chart(spec: ChartSpec) -> dbc.Card:
+    """A card holding the chart, its status line and its state."""
+    return dbc.Card(
+        [
+            dbc.CardHeader(spec.title),
+            dbc.CardBody(
+                [
+                    dcc.Graph(
+                        id={"type": ids.LIVE_CHART, "chart": spec.key},
+                        config={"displaylogo": False, "responsive": True},
+                        # responsive charts fill their box, so the box needs a height of its own
+                        style={"height": f"{CHART_HEIGHT_PX}px"},
+                        figure=empty_figure("Loading…"),
+                    ),
+                    html.Div(id={"type": ids.LIVE_CHART_STATUS, "chart": spec.key}, className="chart-status"),
+                    dcc.Store(
+                        id={"type": ids.LIVE_CHART_STATE, "chart": spec.key}, data={"spec": asdict(spec)}
+                    ),
+                ],
+                className="p-2",
+            ),
+        ],
+        className="chart-card h-100",
+    )
+
+
+def register_live_chart_callbacks(app: Dash) -> None:
+    app.callback(
+        Output({"type": ids.LIVE_CHART, "chart": MATCH}, "figure"),
+        Output({"type": ids.LIVE_CHART_STATE, "chart": MATCH}, "data"),
+        Output({"type": ids.LIVE_CHART_STATUS, "chart": MATCH}, "children"),
+        Input(ids.REFRESH_INTERVAL, "n_intervals"),
+        Input(ids.TIME_RANGE, "value"),
+        Input(ids.CUSTOM_RANGE, "start_date"),
+        Input(ids.CUSTOM_RANGE, "end_date"),
+        State({"type": ids.LIVE_CHART_STATE, "chart": MATCH}, "data"),
+    )(update_live_chart)
+
+
+def update_live_chart(
+    _ticks: int | None,
+    choice: str | None,
+    start_date: str | None,
+    end_date: str | None,
+    state: dict[str, Any],
+) -> tuple[Any, dict[str, Any], str]:
+    spec = ChartSpec(**state["spec"])
+    since, until = resolve_range_choice(choice, [start_date or "", end_date or ""])
+    step_ms = choose_step_ms(since, until, DEFAULT_MAX_POINTS)
+    # Only complete buckets are drawn, so an appended point never needs correcting later.
+    complete_until_ms = to_millis(until) // step_ms * step_ms
+    window = f"{choice}|{start_date}|{end_date}"
+    can_append = (
+        ctx.triggered_id == ids.REFRESH_INTERVAL
+        and state.get("window") == window
+        and state.get("last_bucket") is not None
+        and state.get("ticks", 0) < _TICKS_BEFORE_REDRAW
+    )
+    try:
+        if can_append:
+            return _append(spec, state, step_ms, since, until, complete_until_ms)
+        return _redraw(spec, state, window, step_ms, since, until, complete_until_ms)
+    except Exception as exc:  # a failing store degrades this chart, not the page
+        return no_update, state, f"Could not load data: {exc}"
+
+
+def _query(spec: ChartSpec, since_ms: int, until_ms: int, step_ms: int) -> Any:
+    return services().store.metrics(
+        spec.metric, since=since_ms, until=until_ms, every=f"{step_ms}ms", agg=spec.agg
+    )
+
+
+def _redraw(
+    spec: ChartSpec, state: dict[str, Any], window: str, step_ms: int, since: Any, until: Any, until_ms: int
+) -> tuple[Any, dict[str, Any], str]:
+    try:
+        frame = _query(spec, to_millis(since), until_ms, step_ms)
+    except ValueError:
+        frame = None  # unknown metric: nothing was ever collected for it
+    base_state = {"spec": state["spec"], "window": window, "ticks": 0}
+    if frame is None or frame.empty:
+        return empty_figure("No data in this time range"), {**base_state, "last_bucket": None}, "No data"
+    figure, order = line_figure(frame, spec.agg, since, until, spec.unit, spec.title)
+    new_state = {**base_state, "series": order, "last_bucket": to_millis(frame["ts"].max())}
+    return figure, new_state, _status(frame, step_ms)
+
+
+def _append(
+    spec: ChartSpec, state: dict[str, Any], step_ms: int, since: Any, until: Any, until_ms: int
+) -> tuple[Any, dict[str, Any], str]:
+    frame = (
+        _query(spec, state["last_bucket"] + step_ms, until_ms, step_ms)
+        if (state["last_bucket"] + step_ms < until_ms)
+        else None
+    )
+    patch = Patch()
+    patch["layout"]["xaxis"]["range"] = [since.isoformat(), until.isoformat()]
+    if frame is None or frame.empty:
+        return patch, {**state, "ticks": state["ticks"] + 1}, no_update
+    known = state["series"]
+    if not set(frame["series_id"]).issubset(known):  # a new series appeared: draw it all again
+        return _redraw(spec, state, state["window"], step_ms, since, until, until_ms)
+    for series_id, rows in frame.groupby("series_id", sort=True):
+        trace = patch["data"][known.index(int(series_id))]  # type: ignore[call-overload]
+        trace["x"].extend(rows["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").tolist())
+        trace["y"].extend(rows[spec.agg].tolist())
+    new_state = {**state, "ticks": state["ticks"] + 1, "last_bucket": to_millis(frame["ts"].max())}
+    return patch, new_state, _status(frame, step_ms)
+
+
+def _status(frame: Any, step_ms: int) -> str:
+    newest = frame["ts"].max().strftime("%H:%M:%S UTC")
+    step = f"{step_ms // 1000}s" if step_ms < 60_000 else f"{step_ms // 60_000}min"
+    return f"Latest point {newest} · {frame['series_id'].nunique()} series · one point per {step}"

@@ -1,0 +1,111 @@
+"""The frame around every page: navigation, global time range, refresh interval with pause."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, dcc, html
+from flask_login import current_user
+
+from dashboard import ids
+from dashboard.timerange import DEFAULT_RANGE, TIME_RANGES
+
+__all__ = ["REFRESH_CHOICES", "register_shell_callbacks", "shell_layout"]
+
+REFRESH_CHOICES = {"5000": "Every 5 s", "10000": "Every 10 s", "30000": "Every 30 s", "60000": "Every minute"}
+DEFAULT_REFRESH_MS = "5000"
+
+
+def _nav_links() -> list[dbc.NavItem]:
+    pages = sorted(dash.page_registry.values(), key=lambda page: page["order"])
+    return [
+        dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact")) for page in pages
+    ]
+
+
+def _controls() -> html.Div:
+    return html.Div(
+        [
+            dbc.Select(
+                id=ids.TIME_RANGE,
+                options=[{"label": label, "value": key} for key, label in TIME_RANGES.items()],
+                value=DEFAULT_RANGE,
+                size="sm",
+                persistence=True,
+                persistence_type="local",
+            ),
+            dbc.Select(
+                id=ids.REFRESH_CHOICE,
+                options=[{"label": label, "value": key} for key, label in REFRESH_CHOICES.items()],
+                value=DEFAULT_REFRESH_MS,
+                size="sm",
+                persistence=True,
+                persistence_type="local",
+            ),
+            dbc.Button("Pause", id=ids.PAUSE_BUTTON, size="sm", color="light", outline=True, n_clicks=0),
+        ],
+        className="vitals-controls d-flex gap-2 align-items-center",
+    )
+
+
+def _user_menu() -> dbc.DropdownMenu:
+    who = f"{current_user.username} · {current_user.role}" if current_user.is_authenticated else "?"
+    return dbc.DropdownMenu(
+        [dbc.DropdownMenuItem("Sign out", href="/logout", external_link=True)],
+        label=who,
+        nav=True,
+        align_end=True,
+        id="user-menu",
+    )
+
+
+def shell_layout() -> html.Div:
+    """Built per request, so the user menu shows who is signed in."""
+    navbar = dbc.Navbar(
+        dbc.Container(
+            [
+                dbc.NavbarBrand("Vitals", href="/"),
+                dbc.Nav(_nav_links(), navbar=True, className="me-auto"),
+                _controls(),
+                dbc.Nav([_user_menu()], navbar=True, className="ms-2"),
+            ],
+            fluid=True,
+        ),
+        color="dark",
+        dark=True,
+        className="mb-2",
+    )
+    custom_range = html.Div(
+        dcc.DatePickerRange(id=ids.CUSTOM_RANGE, display_format="YYYY-MM-DD", clearable=True),
+        id=ids.CUSTOM_RANGE_WRAPPER,
+        className="container-fluid mb-2",
+        style={"display": "none"},
+    )
+    return html.Div(
+        [
+            navbar,
+            custom_range,
+            dcc.Interval(id=ids.REFRESH_INTERVAL, interval=int(DEFAULT_REFRESH_MS)),
+            dbc.Container(dash.page_container, fluid=True, className="pb-4"),
+        ]
+    )
+
+
+def register_shell_callbacks(app: Dash) -> None:
+    @app.callback(
+        Output(ids.REFRESH_INTERVAL, "interval"),
+        Output(ids.REFRESH_INTERVAL, "disabled"),
+        Output(ids.PAUSE_BUTTON, "children"),
+        Input(ids.REFRESH_CHOICE, "value"),
+        Input(ids.PAUSE_BUTTON, "n_clicks"),
+    )
+    def _refresh(choice: str | None, pauses: int | None) -> tuple[int, bool, str]:
+        paused = bool(pauses and pauses % 2)
+        interval = int(choice) if choice in REFRESH_CHOICES else int(DEFAULT_REFRESH_MS)
+        return interval, paused, "Resume" if paused else "Pause"
+
+    @app.callback(Output(ids.CUSTOM_RANGE_WRAPPER, "style"), Input(ids.TIME_RANGE, "value"))
+    def _show_custom(choice: str | None) -> dict[str, Any]:
+        return {} if choice == "custom" else {"display": "none"}

@@ -1,0 +1,19 @@
+"""Component ids shared across modules. Page-local ids live as constants in their page module."""
+
+# Shell
+URL = "url"
+TIME_RANGE = "time-range"
+CUSTOM_RANGE = "custom-range"
+CUSTOM_RANGE_WRAPPER = "custom-range-wrapper"
+REFRESH_INTERVAL = "refresh-interval"
+REFRESH_CHOICE = "refresh-choice"
+PAUSE_BUTTON = "pause-button"
+PAUSED = "paused"
+LAST_UPDATED = "last-updated"
+
+# Pattern-matching types
+LIVE_CHART = "live-chart"
+LIVE_CHART_STATE = "live-chart-state"
+LIVE_CHART_STATUS = "live-chart-status"
+KPI_VALUE = "kpi-value"
+KPI_CARD = "kpi-card"

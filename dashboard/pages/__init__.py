@@ -1,0 +1,27 @@
+"""Dash pages. Each module holds one page's layout and callbacks and declares its path and name."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import dash
+from dash import Dash
+
+from dashboard.pages import overview, settings, system
+from dashboard.pages.planned import PLANNED_SECTIONS, PlannedSection
+
+__all__ = ["NAVIGATION", "register_pages"]
+
+# The order of the navbar, as an operator reads it.
+NAVIGATION: list[ModuleType | PlannedSection] = [overview, system, *PLANNED_SECTIONS, settings]
+
+
+def register_pages(app: Dash) -> None:
+    """Register every page with Dash Pages, and its callbacks with this app."""
+    for order, page in enumerate(NAVIGATION):
+        if isinstance(page, PlannedSection):
+            module_name = f"dashboard.pages.planned.{page.name.lower()}"
+            dash.register_page(module_name, path=page.path, name=page.name, order=order, layout=page.layout)
+        else:
+            dash.register_page(page.__name__, path=page.PATH, name=page.NAME, order=order, layout=page.layout)
+            page.register_callbacks(app)

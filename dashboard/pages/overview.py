@@ -1,0 +1,74 @@
+"""Overview: the few numbers that say whether this host is healthy, and its CPU and memory."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, html
+
+from dashboard import ids
+from dashboard.components.cards import kpi_card
+from dashboard.components.live_chart import ChartSpec, live_chart
+from dashboard.services import services
+from storage.timeparse import utc_now
+
+PATH = "/"
+NAME = "Overview"
+
+KPI_ROW = "overview-kpis"
+
+# (label, metric, labels to pick one series, unit)
+_KPIS = [
+    ("CPU", "system.cpu.percent", {}, "%"),
+    ("Memory", "system.memory.percent", {}, "%"),
+    ("Disk /", "system.disk.percent", {"mount": "/"}, "%"),
+    ("Load 1m", "system.load", {"period": "1m"}, ""),
+    ("Processes", "system.process.count", {}, ""),
+]
+
+CHARTS = [
+    ChartSpec("overview-cpu", "system.cpu.percent", "CPU busy", "%"),
+    ChartSpec("overview-memory", "system.memory.percent", "Memory in use", "%"),
+]
+
+
+def layout(**_query: str) -> html.Div:
+    return html.Div(
+        [
+            html.H1("Overview", className="page-title"),
+            dbc.Row(id=KPI_ROW, className="g-3 mb-3", children=_kpi_cards()),
+            dbc.Row([dbc.Col(live_chart(spec), lg=6, className="mb-3") for spec in CHARTS]),
+        ]
+    )
+
+
+def _format(value: float, unit: str) -> str:
+    return f"{value:.1f}{unit}" if unit == "%" else f"{value:.2f}" if value < 100 else f"{value:,.0f}"
+
+
+def _kpi_cards() -> list[dbc.Col]:
+    store = services().store
+    # Older than three collection intervals means the collector stopped: show "no data", never a stale value.
+    max_age = f"{max(30, int(services().settings.system_interval_seconds * 3))}s"
+    cards = []
+    for label, metric, labels, unit in _KPIS:
+        try:
+            latest = store.latest(metric, max_age=max_age)
+        except Exception as exc:  # a down store degrades the tiles, not the page
+            cards.append(kpi_card(label, "error", str(exc)[:80], stale=True))
+            continue
+        picked = latest[
+            latest["labels"].map(lambda have, want=labels: all(have.get(k) == v for k, v in want.items()))
+        ]
+        if picked.empty:
+            cards.append(kpi_card(label, "no data", f"nothing in the last {max_age}", stale=True))
+            continue
+        row = picked.iloc[0]
+        age = (utc_now() - row["ts"].to_pydatetime()).total_seconds()
+        cards.append(kpi_card(label, _format(float(row["value"]), unit), f"{age:.0f} s ago"))
+    return [dbc.Col(card, xs=6, md=4, xl=2) for card in cards]
+
+
+def register_callbacks(app: Dash) -> None:
+    app.callback(Output(KPI_ROW, "children"), Input(ids.REFRESH_INTERVAL, "n_intervals"))(
+        lambda _ticks: _kpi_cards()
+    )

@@ -1,0 +1,67 @@
+"""Sections that are not built yet. Each gets a real route that says so plainly, what it will
+show, and where it is planned, instead of empty charts. Building a section means giving it its own
+page module and deleting its row here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dash import html
+
+from dashboard.components.cards import not_built
+
+__all__ = ["PLANNED_SECTIONS", "PlannedSection"]
+
+
+@dataclass(frozen=True)
+class PlannedSection:
+    path: str
+    name: str
+    what: str
+    planned_in: str
+
+    def layout(self, **_query: str) -> html.Div:
+        return not_built(self.name, self.what, self.planned_in)
+
+
+PLANNED_SECTIONS = [
+    PlannedSection(
+        "/database",
+        "Database",
+        "MySQL/MariaDB throughput, connections, InnoDB buffer pool, slow-query digests with EXPLAIN, "
+        "deadlocks and replication lag",
+        "issue #3 (collectors)",
+    ),
+    PlannedSection(
+        "/cache",
+        "Cache",
+        "Redis hit rate, memory and fragmentation, evictions, clients and keys per database, with forms "
+        "to clear keys and change the eviction policy",
+        "issue #3 (collectors)",
+    ),
+    PlannedSection(
+        "/queue",
+        "Queue",
+        "Celery workers, queue lengths, task throughput, failures, retries and runtimes",
+        "issue #3 (collectors)",
+    ),
+    PlannedSection(
+        "/logs",
+        "Logs",
+        "tailed application and system logs with full-text search by level, channel and request id",
+        "issue #3 (collectors)",
+    ),
+    PlannedSection(
+        "/alerts",
+        "Alerts",
+        "alert rules on any metric, firing and resolved alerts with acknowledgement, and notification channels",
+        "a later issue (alerting)",
+    ),
+    PlannedSection(
+        "/incidents",
+        "Incidents",
+        "incidents with their timeline, linked alerts and resolution notes",
+        "a later issue (incidents)",
+    ),
+]

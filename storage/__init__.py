@@ -1,0 +1,13 @@
+"""Vitals storage: the data layer and the notebook API.
+
+    import storage
+    store = storage.connect()
+    store.metrics("system.cpu.percent", since="7d", every="5min", agg=("mean", "max", "p95"))
+
+Imports SQL and pandas only, so a notebook needs nothing else running.
+"""
+
+from storage.settings import Settings, SettingsError, get_settings, load_settings
+from storage.store import Store, connect
+
+__all__ = ["Settings", "SettingsError", "Store", "connect", "get_settings", "load_settings"]

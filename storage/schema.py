@@ -1,0 +1,428 @@
+"""The whole Vitals schema as SQLAlchemy Core tables.
+
+Alembic migrations are the source of truth for the database; these definitions are what the code
+queries with and what autogenerate compares against. Time series use a narrow TSDB layout
+(``series`` + ``samples``); everything else is a small event or control table.
+
+Timestamps in the time-series tables are integer epoch milliseconds, so bucketing is integer
+arithmetic that behaves the same on SQLite and MySQL. Event tables use UTC DATETIMEs.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+
+# Constraint names that are stable across dialects, so migrations can refer to them.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BIGINT on MySQL, INTEGER on SQLite (where only "INTEGER PRIMARY KEY" is the rowid alias).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+# Long text: MEDIUMTEXT on MySQL so query samples and log lines over 64 KiB fit.
+LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
+# Epoch milliseconds.
+Millis = BigInteger
+# DOUBLE on MySQL (FLOAT there is 4 bytes); REAL on SQLite.
+Value = Float(precision=53).with_variant(mysql.DOUBLE(asdecimal=False), "mysql")
+# Event time, always UTC.
+UtcTime = DateTime(timezone=False)
+Json = JSON().with_variant(mysql.JSON(), "mysql")
+
+# --- time series -------------------------------------------------------------------------------
+
+series = Table(
+    "series",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("metric", String(191), nullable=False),
+    Column("host", String(191), nullable=False),
+    Column("labels", Json, nullable=False),
+    # sha1 of the canonical labels JSON: JSON columns cannot be part of a unique key.
+    Column("labels_hash", String(40), nullable=False),
+    Column("unit", String(32), nullable=False, server_default=""),
+    Column("created_at", UtcTime, nullable=False),
+    UniqueConstraint("metric", "host", "labels_hash"),
+    Index(None, "host"),
+)
+
+samples = Table(
+    "samples",
+    metadata,
+    Column("series_id", Integer, ForeignKey("series.id", ondelete="CASCADE"), primary_key=True),
+    Column("ts", Millis, primary_key=True, autoincrement=False),
+    Column("value", Value, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+
+def _rollup_table(name: str) -> Table:
+    """A rollup tier: one row per series and bucket, enough to answer mean/min/max/sum/count/last."""
+    return Table(
+        name,
+        metadata,
+        Column("series_id", Integer, ForeignKey("series.id", ondelete="CASCADE"), primary_key=True),
+        Column("bucket", Millis, primary_key=True, autoincrement=False),
+        Column("count", Integer, nullable=False),
+        Column("sum", Value, nullable=False),
+        Column("min", Value, nullable=False),
+        Column("max", Value, nullable=False),
+        Column("last", Value, nullable=False),
+        Column("last_ts", Millis, nullable=False),
+        sqlite_with_rowid=False,
+    )
+
+
+rollup_1m = _rollup_table("rollup_1m")
+rollup_1h = _rollup_table("rollup_1h")
+
+# Where each rollup job got to, per tier: incremental maintenance resumes from here.
+rollup_state = Table(
+    "rollup_state",
+    metadata,
+    Column("tier", String(16), primary_key=True),
+    Column("watermark_ts", Millis, nullable=False),
+    Column("updated_at", UtcTime, nullable=False),
+)
+
+# --- database monitoring -----------------------------------------------------------------------
+
+query_digests = Table(
+    "query_digests",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("target", String(191), nullable=False),
+    Column("schema_name", String(191), nullable=True),
+    Column("digest", String(64), nullable=False),
+    Column("digest_text", LongText, nullable=False),
+    Column("sample_query", LongText, nullable=True),
+    Column("first_seen", UtcTime, nullable=True),
+    Column("last_seen", UtcTime, nullable=True),
+    Column("explain_json", LongText, nullable=True),
+    UniqueConstraint("target", "digest", "schema_name"),
+)
+
+# Cumulative counters per digest at each collection; deltas give per-interval rates and p95 trends.
+query_digest_snapshots = Table(
+    "query_digest_snapshots",
+    metadata,
+    Column("digest_id", Id, ForeignKey("query_digests.id", ondelete="CASCADE"), primary_key=True),
+    Column("ts", Millis, primary_key=True, autoincrement=False),
+    Column("exec_count", BigInteger, nullable=False),
+    Column("total_latency_ms", Value, nullable=False),
+    Column("max_latency_ms", Value, nullable=False),
+    Column("rows_examined", BigInteger, nullable=False),
+    Column("rows_sent", BigInteger, nullable=False),
+)
+
+deadlocks = Table(
+    "deadlocks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("target", String(191), nullable=False),
+    Column("detected_at", UtcTime, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("victim", String(64), nullable=True),
+    Column("transactions", Json, nullable=False),
+    Column("raw_text", LongText, nullable=False),
+    UniqueConstraint("target", "fingerprint"),
+)
+
+replication_status = Table(
+    "replication_status",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("target", String(191), nullable=False),
+    Column("ts", UtcTime, nullable=False),
+    Column("configured", Boolean, nullable=False),
+    Column("lag_seconds", Value, nullable=True),
+    Column("io_running", String(16), nullable=True),
+    Column("sql_running", String(16), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index(None, "target", "ts"),
+)
+
+# --- cache -------------------------------------------------------------------------------------
+
+cache_stats = Table(
+    "cache_stats",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("target", String(191), nullable=False),
+    Column("ts", UtcTime, nullable=False),
+    Column("maxmemory_policy", String(32), nullable=True),
+    Column("keys_per_db", Json, nullable=True),
+    Column("info", Json, nullable=True),
+    Index(None, "target", "ts"),
+)
+
+# Clears, evictions and policy changes made through Vitals (who did it is in the audit log too).
+cache_actions = Table(
+    "cache_actions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("target", String(191), nullable=False),
+    Column("ts", UtcTime, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("pattern", String(512), nullable=True),
+    Column("keys_affected", Integer, nullable=True),
+    Column("username", String(64), nullable=True),
+    Column("detail", Json, nullable=True),
+)
+
+redis_slowlog = Table(
+    "redis_slowlog",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("target", String(191), nullable=False),
+    Column("entry_id", BigInteger, nullable=False),
+    Column("ts", UtcTime, nullable=False),
+    Column("duration_us", BigInteger, nullable=False),
+    Column("command", Text, nullable=False),
+    Column("client", String(191), nullable=True),
+    UniqueConstraint("target", "entry_id"),
+)
+
+# --- logs --------------------------------------------------------------------------------------
+
+log_entries = Table(
+    "log_entries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ts", Millis, nullable=False),
+    Column("host", String(191), nullable=False),
+    Column("source", String(255), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("channel", String(191), nullable=True),
+    Column("message", LongText, nullable=False),
+    Column("context", Json, nullable=True),
+    Column("request_id", String(64), nullable=True),
+    Index(None, "ts"),
+    Index(None, "level", "ts"),
+    Index(None, "request_id"),
+)
+
+log_archives = Table(
+    "log_archives",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("created_at", UtcTime, nullable=False),
+    Column("from_ts", Millis, nullable=False),
+    Column("to_ts", Millis, nullable=False),
+    Column("path", String(1024), nullable=False),
+    Column("entries", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+)
+
+# (inode, offset) per tailed file: rotation and restarts neither lose nor duplicate lines.
+log_checkpoints = Table(
+    "log_checkpoints",
+    metadata,
+    Column("path", String(512), primary_key=True),
+    Column("host", String(191), primary_key=True),
+    Column("inode", BigInteger, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("updated_at", UtcTime, nullable=False),
+)
+
+# --- alerting ----------------------------------------------------------------------------------
+
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(191), nullable=False, unique=True),
+    Column("metric", String(191), nullable=False),
+    Column("labels", Json, nullable=True),
+    Column("condition", String(8), nullable=False),
+    Column("threshold", Value, nullable=False),
+    Column("aggregation", String(16), nullable=False, server_default="mean"),
+    Column("window_seconds", Integer, nullable=False, server_default="300"),
+    Column("for_seconds", Integer, nullable=False, server_default="0"),
+    Column("severity", String(16), nullable=False, server_default="warning"),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("channels", Json, nullable=True),
+    Column("created_at", UtcTime, nullable=False),
+    Column("updated_at", UtcTime, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("rule_id", Id, ForeignKey("alert_rules.id", ondelete="CASCADE"), nullable=False),
+    Column("series_id", Integer, ForeignKey("series.id", ondelete="SET NULL"), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("value", Value, nullable=True),
+    Column("started_at", UtcTime, nullable=False),
+    Column("resolved_at", UtcTime, nullable=True),
+    Column("acknowledged_by", String(64), nullable=True),
+    Column("acknowledged_at", UtcTime, nullable=True),
+    Column("summary", Text, nullable=True),
+    Index(None, "state", "started_at"),
+)
+
+alert_state_history = Table(
+    "alert_state_history",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("alert_id", Id, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("ts", UtcTime, nullable=False),
+    Column("from_state", String(16), nullable=True),
+    Column("to_state", String(16), nullable=False),
+    Column("value", Value, nullable=True),
+    Column("note", Text, nullable=True),
+    Index(None, "alert_id", "ts"),
+)
+
+notification_channels = Table(
+    "notification_channels",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(191), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    # Secrets (webhook tokens, SMTP passwords) live here and are never sent back to a browser.
+    Column("config", Json, nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("created_at", UtcTime, nullable=False),
+)
+
+notification_deliveries = Table(
+    "notification_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel_id", Id, ForeignKey("notification_channels.id", ondelete="CASCADE"), nullable=False),
+    Column("alert_id", Id, ForeignKey("alerts.id", ondelete="SET NULL"), nullable=True),
+    Column("ts", UtcTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("response", Text, nullable=True),
+    Index(None, "channel_id", "ts"),
+)
+
+# --- incidents ---------------------------------------------------------------------------------
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("title", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("opened_by", String(64), nullable=True),
+    Column("opened_at", UtcTime, nullable=False),
+    Column("resolved_at", UtcTime, nullable=True),
+    Column("summary", Text, nullable=True),
+    Index(None, "status", "opened_at"),
+)
+
+incident_events = Table(
+    "incident_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_id", Id, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("ts", UtcTime, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("username", String(64), nullable=True),
+    Column("body", Text, nullable=True),
+    Column("alert_id", Id, ForeignKey("alerts.id", ondelete="SET NULL"), nullable=True),
+    Index(None, "incident_id", "ts"),
+)
+
+# --- health checks -----------------------------------------------------------------------------
+
+health_checks = Table(
+    "health_checks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(191), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("target", String(1024), nullable=True),
+    Column("critical", Boolean, nullable=False, server_default="1"),
+    Column("warn_ms", Integer, nullable=True),
+    Column("fail_ms", Integer, nullable=True),
+    Column("fail_after", Integer, nullable=False, server_default="1"),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+)
+
+health_check_results = Table(
+    "health_check_results",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("check_id", Id, ForeignKey("health_checks.id", ondelete="CASCADE"), nullable=False),
+    Column("ts", UtcTime, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("response_ms", Value, nullable=True),
+    Column("message", Text, nullable=True),
+    Index(None, "check_id", "ts"),
+)
+
+# --- configuration, users, audit ---------------------------------------------------------------
+
+system_config = Table(
+    "system_config",
+    metadata,
+    Column("key", String(191), primary_key=True),
+    Column("value", Json, nullable=False),
+    Column("updated_by", String(64), nullable=True),
+    Column("updated_at", UtcTime, nullable=False),
+)
+
+system_config_history = Table(
+    "system_config_history",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key", String(191), nullable=False),
+    Column("old_value", Json, nullable=True),
+    Column("new_value", Json, nullable=True),
+    Column("changed_by", String(64), nullable=True),
+    Column("changed_at", UtcTime, nullable=False),
+    Index(None, "key", "changed_at"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("active", Boolean, nullable=False, server_default="1"),
+    Column("created_at", UtcTime, nullable=False),
+    Column("last_login_at", UtcTime, nullable=True),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ts", UtcTime, nullable=False),
+    Column("username", String(64), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("target", String(255), nullable=True),
+    Column("before", Json, nullable=True),
+    Column("after", Json, nullable=True),
+    Column("outcome", String(16), nullable=False, server_default="ok"),
+    Index(None, "ts"),
+)

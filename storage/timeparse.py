@@ -1,0 +1,81 @@
+"""Durations and time bounds as users write them: ``"15m"``, ``"7d"``, ``"5min"``, ISO 8601, datetimes."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+
+__all__ = ["TimeInput", "parse_duration", "parse_time", "resolve_range", "to_millis", "utc_now"]
+
+TimeInput = str | datetime | pd.Timestamp | timedelta | int | float | None
+
+_UNITS_MS = {
+    "ms": 1,
+    "s": 1_000,
+    "sec": 1_000,
+    "m": 60_000,
+    "min": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+    "w": 604_800_000,
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|sec|min|s|m|h|d|w)\s*$")
+_EXAMPLES = "'30s', '15m', '5min', '6h', '7d' or '2w'"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_duration(text: str | timedelta, *, name: str = "duration") -> timedelta:
+    """``"5min"`` -> ``timedelta(minutes=5)``; a clear ``ValueError`` for anything else or for zero."""
+    if isinstance(text, timedelta):
+        delta = text
+    else:
+        match = _DURATION.match(str(text))
+        if not match:
+            raise ValueError(f"{name}: {text!r} is not a duration; use a number and a unit like {_EXAMPLES}")
+        delta = timedelta(milliseconds=float(match.group(1)) * _UNITS_MS[match.group(2)])
+    if delta <= timedelta(0):
+        raise ValueError(f"{name}: must be greater than zero, got {text!r}")
+    return delta
+
+
+def parse_time(value: TimeInput, *, name: str, now: datetime) -> datetime:
+    """A point in time: a duration means that long before ``now``; naive datetimes are taken as UTC."""
+    if value is None:
+        return now
+    if isinstance(value, timedelta):
+        return now - parse_duration(value, name=name)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, UTC)
+    if isinstance(value, str) and _DURATION.match(value):
+        return now - parse_duration(value, name=name)
+    if isinstance(value, str) and value.strip().lower() == "now":
+        return now
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"{name}: {value!r} is neither a duration ({_EXAMPLES}) nor an ISO 8601 time"
+        ) from None
+    if stamp is pd.NaT:
+        raise ValueError(f"{name}: {value!r} is not a time")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.to_pydatetime()
+
+
+def resolve_range(since: TimeInput, until: TimeInput = None) -> tuple[datetime, datetime]:
+    """``(since, until)`` as UTC datetimes, with ``until`` defaulting to now; refuses an empty range."""
+    now = utc_now()
+    start = parse_time(since if since is not None else "1h", name="since", now=now)
+    end = parse_time(until, name="until", now=now)
+    if end <= start:
+        raise ValueError(f"until ({end.isoformat()}) must be after since ({start.isoformat()})")
+    return start, end
+
+
+def to_millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

@@ -1,0 +1,39 @@
+"""Job bodies: plain functions that the embedded scheduler and the Celery tasks both call."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from datetime import datetime
+
+import pandas as pd
+
+from collectors.base import Reading
+from collectors.system import SystemCollector
+from storage import Store
+from storage.timeparse import utc_now
+
+__all__ = ["collect_system", "readings_frame"]
+
+
+def readings_frame(readings: Sequence[Reading], at: datetime, host: str | None = None) -> pd.DataFrame:
+    """Collector readings as the tidy frame ``Store.write`` takes, all stamped with one time."""
+    host = host or socket.gethostname()
+    return pd.DataFrame(
+        {
+            "ts": pd.Timestamp(at),
+            "metric": [reading.metric for reading in readings],
+            "host": host,
+            "labels": [reading.labels for reading in readings],
+            "unit": [reading.unit for reading in readings],
+            "value": [reading.value for reading in readings],
+        }
+    )
+
+
+def collect_system(store: Store, collector: SystemCollector) -> int:
+    """Read this host once and store it; returns the number of samples written."""
+    readings = collector.collect()
+    if not readings:
+        return 0
+    return store.write(readings_frame(readings, utc_now()))
