@@ -11,6 +11,7 @@ from html import escape
 from urllib.parse import urlparse
 
 import flask
+from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from storage.audit import record_audit
@@ -19,7 +20,14 @@ from storage.users import User, authenticate, get_user_by_id
 __all__ = ["PUBLIC_PREFIXES", "install_auth"]
 
 # Reachable without a session: the login form, its stylesheet, and load-balancer probes.
-PUBLIC_PREFIXES = ("/login", "/assets/", "/_favicon.ico", "/favicon.ico", "/api/health/live", "/api/health/ready")
+PUBLIC_PREFIXES = (
+    "/login",
+    "/assets/",
+    "/_favicon.ico",
+    "/favicon.ico",
+    "/api/health/live",
+    "/api/health/ready",
+)
 
 
 class SessionUser(UserMixin):
@@ -47,7 +55,7 @@ def install_auth(server: flask.Flask) -> None:
     server.add_url_rule("/logout", "logout", _logout, methods=["GET", "POST"])
 
 
-def _require_login() -> flask.Response | None:
+def _require_login() -> ResponseReturnValue | None:
     path = flask.request.path
     if path.startswith(PUBLIC_PREFIXES) or current_user.is_authenticated:
         return None
@@ -64,7 +72,7 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _login() -> flask.Response | str:
+def _login() -> ResponseReturnValue:
     from dashboard.services import services
 
     if flask.request.method == "GET":
@@ -83,7 +91,7 @@ def _login() -> flask.Response | str:
     return flask.redirect(next_url)
 
 
-def _logout() -> flask.Response:
+def _logout() -> ResponseReturnValue:
     logout_user()
     return flask.redirect("/login")
 

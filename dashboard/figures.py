@@ -51,7 +51,7 @@ def line_figure(
                 hovertemplate=f"%{{y:.4~g}} {unit}<extra>%{{fullData.name}}</extra>",
             )
         )
-        order.append(int(series_id))  # type: ignore[call-overload]
+        order.append(int(series_id))
     if len(order) == 1:
         figure.update_layout(showlegend=False)
     return figure, order

@@ -2,6 +2,8 @@
 
 # Shell
 URL = "url"
+NAV_TOGGLER = "nav-toggler"
+NAV_COLLAPSE = "nav-collapse"
 TIME_RANGE = "time-range"
 CUSTOM_RANGE = "custom-range"
 CUSTOM_RANGE_WRAPPER = "custom-range-wrapper"

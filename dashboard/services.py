@@ -31,7 +31,8 @@ class Services:
 
 
 def services() -> Services:
-    return flask.current_app.extensions[_KEY]  # type: ignore[no-any-return]
+    found: Services = flask.current_app.extensions[_KEY]
+    return found
 
 
 def current_actor() -> Actor | None:

@@ -125,7 +125,7 @@ def _redraw(
 
 def _append(
     spec: ChartSpec, state: dict[str, Any], step_ms: int, since: Any, until: Any, until_ms: int
-) -> tuple[Any, dict[str, Any], str]:
+) -> tuple[Any, dict[str, Any], Any]:
     frame = (
         _query(spec, state["last_bucket"] + step_ms, until_ms, step_ms)
         if (state["last_bucket"] + step_ms < until_ms)
@@ -139,7 +139,7 @@ def _append(
     if not set(frame["series_id"]).issubset(known):  # a new series appeared: draw it all again
         return _redraw(spec, state, state["window"], step_ms, since, until, until_ms)
     for series_id, rows in frame.groupby("series_id", sort=True):
-        trace = patch["data"][known.index(int(series_id))]  # type: ignore[call-overload]
+        trace = patch["data"][known.index(int(series_id))]
         trace["x"].extend(rows["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").tolist())
         trace["y"].extend(rows[spec.agg].tolist())
     new_state = {**state, "ticks": state["ticks"] + 1, "last_bucket": to_millis(frame["ts"].max())}

@@ -6,7 +6,7 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, Input, Output, State, dcc, html
 from flask_login import current_user
 
 from dashboard import ids
@@ -46,7 +46,7 @@ def _controls() -> html.Div:
             ),
             dbc.Button("Pause", id=ids.PAUSE_BUTTON, size="sm", color="light", outline=True, n_clicks=0),
         ],
-        className="vitals-controls d-flex gap-2 align-items-center",
+        className="vitals-controls d-flex flex-wrap gap-2 align-items-center my-2 my-xl-0",
     )
 
 
@@ -67,14 +67,23 @@ def shell_layout() -> html.Div:
         dbc.Container(
             [
                 dbc.NavbarBrand("Vitals", href="/"),
-                dbc.Nav(_nav_links(), navbar=True, className="me-auto"),
-                _controls(),
-                dbc.Nav([_user_menu()], navbar=True, className="ms-2"),
+                dbc.NavbarToggler(id=ids.NAV_TOGGLER, n_clicks=0),
+                dbc.Collapse(
+                    [
+                        dbc.Nav(_nav_links(), navbar=True, className="me-auto"),
+                        _controls(),
+                        dbc.Nav([_user_menu()], navbar=True, className="ms-xl-2"),
+                    ],
+                    id=ids.NAV_COLLAPSE,
+                    navbar=True,
+                    is_open=False,
+                ),
             ],
             fluid=True,
         ),
         color="dark",
         dark=True,
+        expand="xl",  # below ~1200 px the sections fold behind the toggler instead of overlapping
         className="mb-2",
     )
     custom_range = html.Div(
@@ -105,6 +114,15 @@ def register_shell_callbacks(app: Dash) -> None:
         paused = bool(pauses and pauses % 2)
         interval = int(choice) if choice in REFRESH_CHOICES else int(DEFAULT_REFRESH_MS)
         return interval, paused, "Resume" if paused else "Pause"
+
+    @app.callback(
+        Output(ids.NAV_COLLAPSE, "is_open"),
+        Input(ids.NAV_TOGGLER, "n_clicks"),
+        State(ids.NAV_COLLAPSE, "is_open"),
+        prevent_initial_call=True,
+    )
+    def _toggle_nav(_clicks: int, is_open: bool) -> bool:
+        return not is_open
 
     @app.callback(Output(ids.CUSTOM_RANGE_WRAPPER, "style"), Input(ids.TIME_RANGE, "value"))
     def _show_custom(choice: str | None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, dash_table, html, no_update
+from dash.development.base_component import Component
 from sqlalchemy.engine import make_url
 
 from dashboard.services import current_actor, services
@@ -79,8 +80,8 @@ def _audit_rows() -> list[dict[str, Any]]:
     ]
 
 
-def _table(table_id: str, rows: list[dict[str, Any]], columns: list[str]) -> dash_table.DataTable:
-    return dash_table.DataTable(
+def _table(table_id: str, rows: list[dict[str, Any]], columns: list[str]) -> Component:
+    return dash_table.DataTable(  # type: ignore[attr-defined]  # generated at import time
         id=table_id,
         data=rows,
         columns=[{"name": column, "id": column} for column in columns],

@@ -1,0 +1,94 @@
+"""Browser fixtures: the real app on a real SQLite store, driven by dash_duo in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from selenium.webdriver.common.by import By
+
+import storage
+from app import create_app
+from storage.users import create_user
+
+PASSWORD = "correct-horse-battery"
+USERS = {"ada": "admin", "otto": "operator", "vera": "viewer"}
+
+
+@pytest.fixture(autouse=True)
+def _browser_available() -> None:
+    if shutil.which("chromedriver") and (shutil.which("chromium") or shutil.which("google-chrome")):
+        return
+    reason = (
+        "Chromium and chromedriver are needed for browser tests (apt-get install chromium chromium-driver)"
+    )
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def _seed_history(store: storage.Store) -> None:
+    """Ten minutes of CPU and memory history, so charts have a line before the first live sample."""
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    stamps = pd.date_range(now - pd.Timedelta("10min"), now - pd.Timedelta("5s"), freq="5s")
+    frames = [
+        pd.DataFrame({"ts": stamps, "metric": metric, "value": [base + (i % 7) for i in range(len(stamps))]})
+        for metric, base in (("system.cpu.percent", 20.0), ("system.memory.percent", 40.0))
+    ]
+    store.write(pd.concat(frames, ignore_index=True))
+
+
+@pytest.fixture
+def vitals_app(tmp_path: Path, make_store: Callable[..., storage.Store]) -> Iterator[object]:
+    store = make_store("sqlite")
+    for username, role in USERS.items():
+        create_user(store.engine, username, PASSWORD, role)
+    _seed_history(store)
+    settings = storage.load_settings(
+        data_dir=tmp_path, secret_key="browser-test-secret-key-0123456789", system_interval_seconds=1
+    )
+    app = create_app(settings, store, run_scheduler=True)
+    yield app
+    app.server.extensions["vitals"].scheduler.stop()
+
+
+def login(dash_duo: object, username: str, password: str = PASSWORD) -> None:
+    driver = dash_duo.driver  # type: ignore[attr-defined]
+    driver.set_window_size(1400, 1000)  # a desktop: every navbar control visible without the toggler
+    driver.get(dash_duo.server.url + "/login")  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "login-submit").click()
+    dash_duo.wait_for_element("#user-menu", timeout=10)  # type: ignore[attr-defined]
+
+
+def pattern_id(**parts: str) -> str:
+    """The DOM id Dash gives a pattern-matching component id."""
+    return json.dumps(parts, sort_keys=True, separators=(",", ":"))
+
+
+def trace_lengths(dash_duo: object, chart: str) -> list[int]:
+    """Number of points in each trace of a live chart, read from the plotly graph in the page."""
+    element_id = pattern_id(chart=chart, type="live-chart")
+    return dash_duo.driver.execute_script(  # type: ignore[attr-defined, no-any-return]
+        "const el = document.getElementById(arguments[0]);"
+        "const plot = el && el.querySelector('.js-plotly-plot');"
+        "return plot && plot.data ? plot.data.map(t => (t.x || []).length) : [];",
+        element_id,
+    )
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 15.0, message: str = "condition") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")

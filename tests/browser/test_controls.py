@@ -1,0 +1,50 @@
+"""Control forms in the browser: what each role sees when it acts, and answers next to the field."""
+
+from __future__ import annotations
+
+from tests.browser.conftest import login
+
+
+def test_viewer_is_told_collect_now_needs_an_operator(dash_duo, vitals_app):
+    dash_duo.start_server(vitals_app, navigate=False)
+    login(dash_duo, "vera")
+    dash_duo.driver.get(dash_duo.server.url + "/system")
+    dash_duo.wait_for_element("#system-collect-now").click()
+    dash_duo.wait_for_contains_text(
+        "#system-collect-result", "needs the operator role; you are viewer", timeout=10
+    )
+    assert dash_duo.get_logs() == []
+
+
+def test_operator_collects_now(dash_duo, vitals_app):
+    dash_duo.start_server(vitals_app, navigate=False)
+    login(dash_duo, "otto")
+    dash_duo.driver.get(dash_duo.server.url + "/system")
+    dash_duo.wait_for_element("#system-collect-now").click()
+    dash_duo.wait_for_contains_text("#system-collect-result", "Collected this host's metrics", timeout=10)
+
+
+def test_admin_adds_a_user_with_inline_validation(dash_duo, vitals_app):
+    dash_duo.start_server(vitals_app, navigate=False)
+    login(dash_duo, "ada")
+    dash_duo.driver.get(dash_duo.server.url + "/settings")
+    dash_duo.wait_for_element("#settings-new-username").send_keys("carol")
+    dash_duo.find_element("#settings-new-password").send_keys("short")
+    dash_duo.find_element("#settings-create-user").click()
+    dash_duo.wait_for_contains_text("#settings-password-feedback", "at least 8 characters", timeout=10)
+    assert dash_duo.find_element("#settings-new-username").get_attribute("value") == "carol"  # nothing lost
+
+    dash_duo.find_element("#settings-new-password").send_keys("-but-now-long-enough")
+    dash_duo.find_element("#settings-create-user").click()
+    dash_duo.wait_for_contains_text("#settings-create-result", "Created carol (viewer)", timeout=10)
+    dash_duo.wait_for_contains_text("#settings-users", "carol", timeout=10)
+    dash_duo.wait_for_contains_text("#settings-audit", "create_user", timeout=10)
+    assert dash_duo.get_logs() == []
+
+
+def test_settings_never_shows_secrets(dash_duo, vitals_app):
+    dash_duo.start_server(vitals_app, navigate=False)
+    login(dash_duo, "ada")
+    dash_duo.driver.get(dash_duo.server.url + "/settings")
+    dash_duo.wait_for_contains_text("#settings-config", "VITALS_SECRET_KEY", timeout=10)
+    assert "browser-test-secret-key" not in dash_duo.driver.page_source
