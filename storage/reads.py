@@ -6,6 +6,7 @@ import difflib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,13 @@ __all__ = [
     "validate_aggregates",
 ]
 
-SQL_AGGREGATES = {"mean": func.avg, "min": func.min, "max": func.max, "sum": func.sum, "count": func.count}
+SQL_AGGREGATES: dict[str, Any] = {
+    "mean": func.avg,
+    "min": func.min,
+    "max": func.max,
+    "sum": func.sum,
+    "count": func.count,
+}
 # Need the rows of each bucket, so pandas computes them after one range scan.
 _PANDAS_AGGREGATES = {"last", "first", "median", "p50", "p90", "p95", "p99"}
 SUPPORTED_AGGREGATES = tuple(SQL_AGGREGATES) + tuple(sorted(_PANDAS_AGGREGATES))
@@ -80,7 +87,7 @@ def _chunks(ids: Sequence[int]) -> list[list[int]]:
     return [list(ids[i : i + _IN_CHUNK]) for i in range(0, len(ids), _IN_CHUNK)]
 
 
-def _range_filter(query: Select, ids: list[int], start_ms: int, end_ms: int) -> Select:  # type: ignore[type-arg]
+def _range_filter(query: Select, ids: list[int], start_ms: int, end_ms: int) -> Select:
     return query.where(samples.c.series_id.in_(ids), samples.c.ts >= start_ms, samples.c.ts < end_ms)
 
 

@@ -426,3 +426,27 @@ audit_log = Table(
     Column("outcome", String(16), nullable=False, server_default="ok"),
     Index(None, "ts"),
 )
+
+# --- added in migration 0002 -------------------------------------------------------------------
+
+# Late or replayed samples older than a tier's watermark: the rollup job recomputes from here.
+rollup_dirty = Table(
+    "rollup_dirty",
+    metadata,
+    Column("series_id", Integer, ForeignKey("series.id", ondelete="CASCADE"), primary_key=True),
+    Column("from_ts", Millis, nullable=False),
+)
+
+# Tokens for API clients. Only a SHA-256 of the token is kept; the token is shown once.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(191), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("username", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UtcTime, nullable=False),
+    Column("last_used_at", UtcTime, nullable=True),
+    Column("revoked_at", UtcTime, nullable=True),
+)

@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     mysql_urls: CsvList = Field(default_factory=list, description="Monitored MySQL/MariaDB servers")
     redis_urls: CsvList = Field(default_factory=list, description="Monitored Redis servers")
     system_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
-    retention_raw_days: int = Field(default=14, ge=1)
+    retention_raw_days: int = Field(default=14, ge=1, description="Raw samples kept this long")
+    retention_1m_days: int = Field(default=90, ge=1, description="1-minute rollups kept this long")
+    retention_1h_days: int = Field(default=730, ge=1, description="1-hour rollups kept this long")
     secret_key: str | None = Field(default=None, min_length=16, description="Signs session cookies")
     bind_host: str = "127.0.0.1"
     bind_port: int = Field(default=8050, ge=1, le=65535)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TypeAlias
 
 import pandas as pd
 
 __all__ = ["TimeInput", "parse_duration", "parse_time", "resolve_range", "to_millis", "utc_now"]
 
-TimeInput = str | datetime | pd.Timestamp | timedelta | int | float | None
+TimeInput: TypeAlias = str | datetime | pd.Timestamp | timedelta | int | float | None
 
 _UNITS_MS = {
     "ms": 1,

@@ -66,8 +66,12 @@ def prepare_samples(frame: pd.DataFrame) -> tuple[list[SeriesKey], np.ndarray, n
     frame = frame.loc[keep]
     values = values[keep]
     ts = _millis(frame["ts"])
-    host = frame["host"].astype(str) if "host" in frame else pd.Series(socket.gethostname(), index=frame.index)
-    labels = _canonical_label_column(frame["labels"]) if "labels" in frame else pd.Series("{}", index=frame.index)
+    host = (
+        frame["host"].astype(str) if "host" in frame else pd.Series(socket.gethostname(), index=frame.index)
+    )
+    labels = (
+        _canonical_label_column(frame["labels"]) if "labels" in frame else pd.Series("{}", index=frame.index)
+    )
     unit = frame["unit"].astype(str) if "unit" in frame else pd.Series("", index=frame.index)
     metric = frame["metric"].astype(str)
     key_frame = pd.DataFrame({"metric": metric, "host": host, "labels": labels, "unit": unit})
@@ -93,12 +97,16 @@ def write_frame(conn: Connection, registry: SeriesRegistry, frame: pd.DataFrame)
     return len(codes)
 
 
-def _insert_rows(conn: Connection, series_ids: Sequence[int], ts: Sequence[int], values: Sequence[float]) -> None:
+def _insert_rows(
+    conn: Connection, series_ids: Sequence[int], ts: Sequence[int], values: Sequence[float]
+) -> None:
     sql = _INSERT_SQL["sqlite" if conn.dialect.name == "sqlite" else "mysql"]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         for start in range(0, len(series_ids), _ROWS_PER_EXECUTE):
             end = start + _ROWS_PER_EXECUTE
-            cursor.executemany(sql, list(zip(series_ids[start:end], ts[start:end], values[start:end], strict=True)))
+            cursor.executemany(
+                sql, list(zip(series_ids[start:end], ts[start:end], values[start:end], strict=True))
+            )
     finally:
         cursor.close()

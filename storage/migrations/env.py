@@ -8,6 +8,14 @@ from storage.schema import metadata
 
 config = context.config
 
+# Full-text search objects are made by hand in migration 0001 (FTS5 on SQLite, FULLTEXT on MySQL);
+# autogenerate must not see them as strays to drop.
+_HAND_MADE_PREFIXES = ("log_entries_fts", "ft_log_entries_message")
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (name or "").startswith(_HAND_MADE_PREFIXES)
+
 
 def run_migrations_online() -> None:
     engine = config.attributes.get("engine")
@@ -22,6 +30,7 @@ def run_migrations_online() -> None:
             target_metadata=metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()
