@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 
@@ -30,11 +31,24 @@ SYSTEM_METRICS: dict[str, tuple[str, str]] = {
     "system.process.count": ("", "Processes running"),
 }
 
-# Shorter than this since the previous CPU sample, psutil's percentages are noise or zero.
-_MIN_CPU_INTERVAL_SECONDS = 0.5
-
 # Pseudo and container file systems say nothing about real disk space.
 _SKIP_FSTYPES = {"squashfs", "tmpfs", "devtmpfs", "overlay", "proc", "sysfs", "nsfs", "autofs"}
+
+
+def _busy_and_total(times: Any) -> tuple[float, float]:
+    # As psutil computes it: guest time is already counted in user time, idle includes iowait.
+    total = sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
+    return total - times.idle - getattr(times, "iowait", 0.0), total
+
+
+def _busy_percent(before: Any, after: Any) -> float | None:
+    """Share of CPU time spent busy between two cpu_times() readings; None if no time passed."""
+    busy_before, total_before = _busy_and_total(before)
+    busy_after, total_after = _busy_and_total(after)
+    elapsed = total_after - total_before
+    if elapsed <= 0:
+        return None
+    return min(100.0, max(0.0, 100.0 * (busy_after - busy_before) / elapsed))
 
 
 def _reading(metric: str, value: float, **labels: str) -> Reading:
@@ -55,9 +69,9 @@ class SystemCollector:
 
     def __init__(self) -> None:
         self._previous: _Counters | None = None
-        # psutil measures CPU since its previous call; prime it so the first reading has a baseline.
-        psutil.cpu_percent(percpu=True)
-        self._cpu_baseline_at = time.monotonic()
+        # Our own CPU-time baseline: psutil.cpu_percent() keeps one per process, so any other caller
+        # (another collector, a library) would reset it and make our next reading a false 0 %.
+        self._cpu_times: list[Any] = psutil.cpu_times(percpu=True)
 
     def collect(self) -> list[Reading]:
         """All readings that succeed this cycle; a failing source is logged and skipped."""
@@ -74,14 +88,17 @@ class SystemCollector:
         return readings
 
     def _cpu(self) -> Iterator[Reading]:
-        now = time.monotonic()
-        if now - self._cpu_baseline_at < _MIN_CPU_INTERVAL_SECONDS:
-            return  # over a few milliseconds psutil reports 0.0%, which would be a false dip
-        per_core = psutil.cpu_percent(percpu=True)
-        self._cpu_baseline_at = now
-        yield _reading("system.cpu.percent", sum(per_core) / max(len(per_core), 1))
+        previous, self._cpu_times = self._cpu_times, psutil.cpu_times(percpu=True)
+        per_core = [
+            _busy_percent(before, after) for before, after in zip(previous, self._cpu_times, strict=False)
+        ]
+        measured = [percent for percent in per_core if percent is not None]
+        if not measured:
+            return  # no CPU time passed since the last reading: nothing to report yet
+        yield _reading("system.cpu.percent", sum(measured) / len(measured))
         for core, percent in enumerate(per_core):
-            yield _reading("system.cpu.core.percent", percent, core=str(core))
+            if percent is not None:
+                yield _reading("system.cpu.core.percent", percent, core=str(core))
 
     def _load(self) -> Iterator[Reading]:
         one, five, fifteen = os.getloadavg()

@@ -5,18 +5,20 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Select, func, literal_column, select
+from sqlalchemy import Connection, Select, func, select, text
 
+from storage.rollups import TIERS, watermarks
 from storage.schema import samples, series
 from storage.timeparse import to_millis
 
 __all__ = [
-    "SQL_AGGREGATES",
+    "PARTIAL_AGGREGATES",
+    "SAMPLE_AGGREGATES",
     "SUPPORTED_AGGREGATES",
     "bucketed",
     "find_series",
@@ -25,16 +27,11 @@ __all__ = [
     "validate_aggregates",
 ]
 
-SQL_AGGREGATES: dict[str, Any] = {
-    "mean": func.avg,
-    "min": func.min,
-    "max": func.max,
-    "sum": func.sum,
-    "count": func.count,
-}
-# Need the rows of each bucket, so pandas computes them after one range scan.
-_PANDAS_AGGREGATES = {"last", "first", "median", "p50", "p90", "p95", "p99"}
-SUPPORTED_AGGREGATES = tuple(SQL_AGGREGATES) + tuple(sorted(_PANDAS_AGGREGATES))
+# Answered from per-bucket partials (count/sum/min/max/last), so rollup tiers can serve them.
+PARTIAL_AGGREGATES = ("mean", "min", "max", "sum", "count", "last")
+# Need every sample of a bucket: computed by pandas from raw rows, so only within raw retention.
+SAMPLE_AGGREGATES = ("first", "median", "p50", "p90", "p95", "p99")
+SUPPORTED_AGGREGATES = PARTIAL_AGGREGATES + SAMPLE_AGGREGATES
 _IN_CHUNK = 500
 
 
@@ -114,34 +111,126 @@ def raw_samples(conn: Connection, series_ids: Sequence[int], start_ms: int, end_
 def bucketed(
     conn: Connection, series_ids: Sequence[int], start_ms: int, end_ms: int, step_ms: int, aggs: Sequence[str]
 ) -> pd.DataFrame:
-    """One row per (series_id, bucket start ms) with a column per aggregate."""
-    sql_aggs = [name for name in aggs if name in SQL_AGGREGATES]
-    pandas_aggs = [name for name in aggs if name in _PANDAS_AGGREGATES]
-    frame = _sql_buckets(conn, series_ids, start_ms, end_ms, step_ms, sql_aggs or ["count"])
+    """One row per (series_id, bucket start ms) with a column per aggregate.
+
+    Reads the coarsest rollup tier that fits the step for the part of the range it covers and finer
+    sources for the rest (see ``plan_segments``); ``frame.attrs["tiers"]`` names what was read.
+    """
+    segments = plan_segments(start_ms, end_ms, step_ms, watermarks(conn))
+    parts = [_partials(conn, segment, series_ids, step_ms, need_last="last" in aggs) for segment in segments]
+    partials = _merge_partials(parts)
+    frame = _finish(partials, [name for name in aggs if name in PARTIAL_AGGREGATES])
+    pandas_aggs = [name for name in aggs if name in SAMPLE_AGGREGATES]
     if pandas_aggs:
         extra = _pandas_buckets(raw_samples(conn, series_ids, start_ms, end_ms), step_ms, pandas_aggs)
-        frame = frame.merge(extra, on=["series_id", "bucket"], how="left")
-    return frame[["series_id", "bucket", *aggs]]
+        frame = frame.merge(extra, on=["series_id", "bucket"], how="outer").sort_values(
+            ["series_id", "bucket"]
+        )
+    frame = frame[["series_id", "bucket", *aggs]].reset_index(drop=True)
+    frame.attrs["tiers"] = sorted({segment.source for segment in segments}) or ["raw"]
+    return frame
 
 
-def _sql_buckets(
-    conn: Connection, series_ids: Sequence[int], start_ms: int, end_ms: int, step_ms: int, aggs: Sequence[str]
+@dataclass(frozen=True)
+class Segment:
+    source: str  # "raw" or a tier name
+    start_ms: int
+    end_ms: int
+
+
+def plan_segments(start_ms: int, end_ms: int, step_ms: int, marks: Mapping[str, int]) -> list[Segment]:
+    """Split [start, end) into pieces, each read from the coarsest source that can serve it.
+
+    A tier serves steps that are whole multiples of its bucket, up to its watermark; what lies after
+    the watermark comes from the next finer tier, and finally from raw samples.
+    """
+    segments: list[Segment] = []
+    cursor = start_ms
+    for tier in reversed(TIERS):
+        mark = marks.get(tier.name)
+        if mark is None or step_ms < tier.step_ms or step_ms % tier.step_ms or cursor >= min(mark, end_ms):
+            continue
+        segments.append(Segment(tier.name, cursor, min(mark, end_ms)))
+        cursor = min(mark, end_ms)
+    if cursor < end_ms:
+        segments.append(Segment("raw", cursor, end_ms))
+    return segments
+
+
+_PARTIAL_COLUMNS = ["series_id", "bucket", "count", "sum", "min", "max", "last_ts", "last"]
+_G_COLUMNS = "g.series_id, g.bucket, g.n, g.total, g.low, g.high, g.last_ts"
+
+
+def _partials_sql(segment: Segment, ids: Sequence[int], step_ms: int, need_last: bool) -> str:
+    tier = next((tier for tier in TIERS if tier.name == segment.source), None)
+    id_list = ",".join(str(int(i)) for i in ids)
+    if tier is None:
+        table, ts, value_columns = (
+            "samples",
+            "ts",
+            "COUNT(*) AS n, SUM(value) AS total, MIN(value) AS low, MAX(value) AS high, MAX(ts) AS last_ts",
+        )
+        last_join, last_value = "s.ts = g.last_ts", "s.value"
+    else:
+        table, ts = tier.table.name, "bucket"
+        value_columns = (
+            "SUM(count) AS n, SUM(sum) AS total, MIN(min) AS low, MAX(max) AS high, MAX(last_ts) AS last_ts"
+        )
+        last_join, last_value = f"s.bucket = g.last_ts - g.last_ts % {tier.step_ms}", "s.last"
+    grouped = (
+        f"SELECT series_id, {ts} - {ts} % {int(step_ms)} AS bucket, {value_columns} "
+        f"FROM {table} WHERE series_id IN ({id_list}) AND {ts} >= :lo AND {ts} < :hi "
+        f"GROUP BY series_id, {ts} - {ts} % {int(step_ms)}"
+    )
+    if not need_last:
+        return f"SELECT {_G_COLUMNS}, NULL FROM ({grouped}) g ORDER BY 1, 2"
+    return f"SELECT {_G_COLUMNS}, {last_value} FROM ({grouped}) g JOIN {table} s ON s.series_id = g.series_id AND {last_join} ORDER BY 1, 2"
+
+
+def _partials(
+    conn: Connection, segment: Segment, series_ids: Sequence[int], step_ms: int, need_last: bool
 ) -> pd.DataFrame:
-    # ts - ts % step is integer arithmetic on both dialects (ts is never negative).
-    bucket = (samples.c.ts - samples.c.ts % literal_column(str(int(step_ms)))).label("bucket")
-    columns = [SQL_AGGREGATES[name](samples.c.value).label(name) for name in aggs]
     parts = []
     for ids in _chunks(series_ids):
-        query = _range_filter(select(samples.c.series_id, bucket, *columns), ids, start_ms, end_ms)
-        query = query.group_by(samples.c.series_id, literal_column("bucket")).order_by(
-            samples.c.series_id, literal_column("bucket")
-        )
-        parts.append(pd.DataFrame(conn.execute(query).all(), columns=["series_id", "bucket", *aggs]))
-    frame = pd.concat(parts, ignore_index=True)
-    frame["bucket"] = frame["bucket"].astype("int64")
+        sql = text(_partials_sql(segment, ids, step_ms, need_last))
+        rows = conn.execute(sql, {"lo": segment.start_ms, "hi": segment.end_ms}).all()
+        parts.append(pd.DataFrame(rows, columns=_PARTIAL_COLUMNS))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_PARTIAL_COLUMNS)
+
+
+def _merge_partials(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Combine segments; a bucket that straddles two segments becomes one row again."""
+    frame = (
+        pd.concat([part for part in parts if not part.empty], ignore_index=True)
+        if any(not part.empty for part in parts)
+        else pd.DataFrame(columns=_PARTIAL_COLUMNS)
+    )
+    for column in ("series_id", "bucket", "count", "last_ts"):
+        frame[column] = frame[column].astype("int64")
+    for column in ("sum", "min", "max", "last"):
+        frame[column] = frame[column].astype("float64")
+    if len(parts) < 2 or frame.empty:
+        return frame
+    frame = frame.sort_values(["series_id", "bucket", "last_ts"], kind="stable")
+    grouped = frame.groupby(["series_id", "bucket"], sort=True)
+    return grouped.agg(
+        count=("count", "sum"),
+        sum=("sum", "sum"),
+        min=("min", "min"),
+        max=("max", "max"),
+        last_ts=("last_ts", "max"),
+        last=("last", "last"),
+    ).reset_index()
+
+
+def _finish(partials: pd.DataFrame, aggs: Sequence[str]) -> pd.DataFrame:
+    out = partials[["series_id", "bucket"]].copy()
     for name in aggs:
-        frame[name] = frame[name].astype("int64" if name == "count" else "float64")
-    return frame
+        if name == "mean":
+            out[name] = partials["sum"] / partials["count"]
+        elif name in ("count", "sum", "min", "max", "last"):
+            out[name] = partials[name]
+    return out
 
 
 def _pandas_buckets(raw: pd.DataFrame, step_ms: int, aggs: Sequence[str]) -> pd.DataFrame:
@@ -149,9 +238,7 @@ def _pandas_buckets(raw: pd.DataFrame, step_ms: int, aggs: Sequence[str]) -> pd.
     grouped = raw.groupby(["series_id", "bucket"], sort=True)["value"]
     out = {}
     for name in aggs:
-        if name == "last":
-            out[name] = grouped.last()
-        elif name == "first":
+        if name == "first":
             out[name] = grouped.first()
         else:
             quantile = 0.5 if name == "median" else int(name[1:]) / 100

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     mysql_urls: CsvList = Field(default_factory=list, description="Monitored MySQL/MariaDB servers")
     redis_urls: CsvList = Field(default_factory=list, description="Monitored Redis servers")
     system_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    rollup_interval_seconds: float = Field(default=60.0, gt=0, le=3600, description="Rollup maintenance")
+    retention_interval_seconds: float = Field(default=3600.0, gt=0, description="Retention enforcement")
     retention_raw_days: int = Field(default=14, ge=1, description="Raw samples kept this long")
     retention_1m_days: int = Field(default=90, ge=1, description="1-minute rollups kept this long")
     retention_1h_days: int = Field(default=730, ge=1, description="1-hour rollups kept this long")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
+from storage.rollups import mark_dirty
 from storage.series import SeriesKey, SeriesRegistry, canonical_labels
 
 __all__ = ["REQUIRED_COLUMNS", "prepare_samples", "write_frame"]
@@ -34,6 +35,10 @@ def _millis(ts: pd.Series) -> np.ndarray:
     """Epoch milliseconds from datetimes (naive = UTC), ISO strings, or integers already in ms."""
     if pd.api.types.is_integer_dtype(ts):
         return ts.to_numpy(dtype="int64")
+    if pd.api.types.is_float_dtype(ts):  # epoch ms as floats (e.g. after a NaN made the column float)
+        if ts.isna().any():
+            raise ValueError(f"ts: {int(ts.isna().sum())} missing timestamp(s)")
+        return ts.to_numpy(dtype="float64").round().astype("int64")
     try:
         stamps = pd.to_datetime(ts, utc=True)
     except (ValueError, TypeError) as exc:
@@ -94,6 +99,9 @@ def write_frame(conn: Connection, registry: SeriesRegistry, frame: pd.DataFrame)
     ids = np.asarray(registry.resolve(conn, keys), dtype="int64")
     series_ids = ids[codes]
     _insert_rows(conn, series_ids.tolist(), ts.tolist(), values.tolist())
+    # Samples older than the rollup watermark (late or replayed) get their buckets recomputed.
+    earliest = pd.Series(ts).groupby(series_ids).min()
+    mark_dirty(conn, {int(sid): int(first) for sid, first in earliest.items()})
     return len(codes)
 
 

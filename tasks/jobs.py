@@ -10,10 +10,10 @@ import pandas as pd
 
 from collectors.base import Reading
 from collectors.system import SystemCollector
-from storage import Store
+from storage import Settings, Store, retention, rollups
 from storage.timeparse import utc_now
 
-__all__ = ["collect_system", "readings_frame"]
+__all__ = ["collect_system", "enforce_retention", "maintain_rollups", "readings_frame"]
 
 
 def readings_frame(readings: Sequence[Reading], at: datetime, host: str | None = None) -> pd.DataFrame:
@@ -37,3 +37,13 @@ def collect_system(store: Store, collector: SystemCollector) -> int:
     if not readings:
         return 0
     return store.write(readings_frame(readings, utc_now()))
+
+
+def maintain_rollups(store: Store) -> rollups.RollupReport:
+    """Roll complete buckets into the 1m and 1h tiers and correct late data."""
+    return rollups.refresh_rollups(store.engine)
+
+
+def enforce_retention(store: Store, settings: Settings) -> dict[str, int]:
+    """Delete what each tier no longer keeps, in small batches."""
+    return retention.enforce_retention(store.engine, settings)

@@ -34,4 +34,14 @@ def job_specs(settings: Settings) -> list[JobSpec]:
             interval_seconds=settings.system_interval_seconds,
             body=lambda context: jobs.collect_system(context.store, context.system),
         ),
+        JobSpec(
+            name="vitals.maintain_rollups",
+            interval_seconds=settings.rollup_interval_seconds,
+            body=lambda context: jobs.maintain_rollups(context.store),
+        ),
+        JobSpec(
+            name="vitals.enforce_retention",
+            interval_seconds=settings.retention_interval_seconds,
+            body=lambda context: jobs.enforce_retention(context.store, settings),
+        ),
     ]

@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 
 from dashboard.services import current_actor, services
 from storage.audit import audit_entries
+from storage.retention import tier_summary
 from storage.users import Role, UserError, list_users
 from tasks.actions import PermissionDenied, add_user
 
@@ -50,6 +51,25 @@ def _configuration_rows() -> list[dict[str, str]]:
             shown = "(not set)" if value is None else str(value)
         rows.append({"setting": f"VITALS_{name.upper()}", "value": shown})
     return rows
+
+
+def _stamp(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment is not None and moment == moment else "—"
+
+
+def _tier_rows() -> list[dict[str, str]]:
+    summary = tier_summary(services().store.engine, services().settings)
+    return [
+        {
+            "tier": {"raw": "raw samples", "1m": "1-minute rollups", "1h": "1-hour rollups"}[row.tier],
+            "rows": f"{row.rows:,}" if row.rows_exact else f"~{row.rows:,}",
+            "oldest": _stamp(row.oldest),
+            "newest": _stamp(row.newest),
+            "kept for": f"{row.keep_days} days",
+            "complete until": _stamp(row.complete_until) if row.tier != "raw" else "—",
+        }
+        for row in summary.itertuples()
+    ]
 
 
 def _users_rows() -> list[dict[str, Any]]:
@@ -135,6 +155,19 @@ def layout(**_query: str) -> html.Div:
                 [
                     dbc.CardHeader("Configuration"),
                     dbc.CardBody(_table("settings-config", _configuration_rows(), ["setting", "value"])),
+                ],
+                className="mb-3",
+            ),
+            dbc.Card(
+                [
+                    dbc.CardHeader("Storage tiers"),
+                    dbc.CardBody(
+                        _table(
+                            "settings-tiers",
+                            _tier_rows(),
+                            ["tier", "rows", "oldest", "newest", "kept for", "complete until"],
+                        )
+                    ),
                 ],
                 className="mb-3",
             ),

@@ -48,3 +48,11 @@ def test_settings_never_shows_secrets(dash_duo, vitals_app):
     dash_duo.driver.get(dash_duo.server.url + "/settings")
     dash_duo.wait_for_contains_text("#settings-config", "VITALS_SECRET_KEY", timeout=10)
     assert "browser-test-secret-key" not in dash_duo.driver.page_source
+
+
+def test_settings_shows_what_each_storage_tier_holds(dash_duo, vitals_app):
+    dash_duo.start_server(vitals_app, navigate=False)
+    login(dash_duo, "ada")
+    dash_duo.driver.get(dash_duo.server.url + "/settings")
+    for text in ("raw samples", "1-minute rollups", "1-hour rollups", "14 days", "90 days", "730 days"):
+        dash_duo.wait_for_contains_text("#settings-tiers", text, timeout=10)
