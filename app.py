@@ -24,9 +24,12 @@ from dashboard.auth import install_auth
 from dashboard.components.live_chart import register_live_chart_callbacks
 from dashboard.components.shell import register_shell_callbacks, shell_layout
 from dashboard.pages import register_pages
+from dashboard.prometheus import prometheus
 from dashboard.services import Services
 from storage import Settings, SettingsError, Store, connect, load_settings
-from storage.users import UserError, create_user, ensure_first_admin
+from storage.audit import record_audit
+from storage.tokens import create_token, list_tokens, revoke_token
+from storage.users import UserError, create_user, ensure_first_admin, validate_new_user
 from tasks.schedule import JobContext, job_specs
 from tasks.scheduler import EmbeddedScheduler
 
@@ -68,7 +71,7 @@ def create_app(
         pages_folder="",
         assets_folder=str(ASSETS_DIR),
         suppress_callback_exceptions=True,  # page components are not in the initial layout
-        update_title=None,
+        update_title="",  # no "Updating..." flicker in the tab title on every refresh
     )
     server = app.server
     server.secret_key = _secret_key(settings)
@@ -80,6 +83,7 @@ def create_app(
     Services(settings=settings, store=store, scheduler=scheduler).install(server)
     install_auth(server)
     server.register_blueprint(api)
+    server.register_blueprint(prometheus)
     register_pages(app)
     register_shell_callbacks(app)
     register_live_chart_callbacks(app)
@@ -174,13 +178,38 @@ def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
-    store = connect(settings.store_url)
     try:
-        user = create_user(store.engine, args.username, password, args.role)
+        validate_new_user(args.username, password, args.role)  # before touching any database
+        user = create_user(connect(settings.store_url).engine, args.username, password, args.role)
     except UserError as exc:
         raise SystemExit(f"vitals: {exc}") from None
     print(f"created {user.username} ({user.role.value})")
     return 0
+
+
+def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
+    """What each storage tier holds and keeps; ``--enforce`` deletes what has expired now."""
+    from storage.retention import enforce_retention, tier_summary
+
+    store = connect(settings.store_url)
+    if args.enforce:
+        deleted = enforce_retention(store.engine, settings)
+        print("deleted " + ", ".join(f"{tier}: {rows:,} rows" for tier, rows in deleted.items()))
+    print(f"{'tier':<5} {'rows':>14} {'oldest':<21} {'newest':<21} {'keeps':>6}  complete until")
+    for row in tier_summary(store.engine, settings).itertuples():
+        rows = f"{row.rows:,}" if row.rows_exact else f"~{row.rows:,}"
+        print(
+            f"{row.tier:<5} {rows:>14} {_when(row.oldest):<21} {_when(row.newest):<21} "
+            f"{row.keep_days:>5}d  {_when(row.complete_until) if row.tier != 'raw' else '-'}"
+        )
+    return 0
+
+
+def _when(moment: object) -> str:
+    # pandas turns a missing time into NaT, which is not equal to itself.
+    if moment is None or moment != moment or not hasattr(moment, "strftime"):
+        return "-"
+    return str(moment.strftime("%Y-%m-%d %H:%M UTC"))
 
 
 def cmd_metrics(_settings: Settings, _args: argparse.Namespace) -> int:
@@ -190,6 +219,87 @@ def cmd_metrics(_settings: Settings, _args: argparse.Namespace) -> int:
     for name, (unit, description) in sorted(METRIC_CATALOG.items()):
         print(f"{name:<{width}}  {unit or '-':<4}  {description}")
     return 0
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    store = connect(settings.store_url)
+    result = store.export(
+        args.metric,
+        args.output,
+        since=args.since,
+        until=args.until,
+        every=args.every,
+        agg=args.agg,
+        format=args.format,
+        host=args.host,
+    )
+    print(
+        f"wrote {result.rows:,} rows ({result.bytes:,} bytes) to {result.path}; query in {result.meta_path}"
+    )
+    return 0
+
+
+def cmd_tokens_create(settings: Settings, args: argparse.Namespace) -> int:
+    store = connect(settings.store_url)
+    try:
+        token, secret = create_token(store.engine, args.name, args.user, args.role)
+    except UserError as exc:
+        raise SystemExit(f"vitals: {exc}") from None
+    record_audit(
+        store.engine, args.user, "create_api_token", target=token.name, after={"role": token.role.value}
+    )
+    print(
+        f"created token {token.id} {token.name!r} for {token.username} ({token.role.value}); it is shown only once:"
+    )
+    print(secret)
+    return 0
+
+
+def cmd_tokens_list(settings: Settings, _args: argparse.Namespace) -> int:
+    for token in list_tokens(connect(settings.store_url).engine):
+        used = f"{token.last_used_at:%Y-%m-%d %H:%M} UTC" if token.last_used_at else "never"
+        state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
+        print(
+            f"{token.id:>4}  {token.name:<24} {token.username:<16} {token.role.value:<8} used {used:<21} {state}"
+        )
+    return 0
+
+
+def cmd_tokens_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    store = connect(settings.store_url)
+    if not revoke_token(store.engine, args.id):
+        raise SystemExit(f"vitals: no active token with id {args.id}")
+    record_audit(store.engine, None, "revoke_api_token", target=str(args.id))
+    print(f"revoked token {args.id}")
+    return 0
+
+
+def _add_export_parser(commands: argparse._SubParsersAction) -> None:
+    export = commands.add_parser("export", help="export metrics to CSV or Parquet")
+    export.add_argument("--metric", action="append", required=True, help="metric name; repeat for several")
+    export.add_argument("--since", default="1h", help="start: a duration ago (30d) or an ISO 8601 time")
+    export.add_argument("--until", default=None, help="end (default: now)")
+    export.add_argument("--every", default=None, help="bucket size, e.g. 5min (default: every raw sample)")
+    export.add_argument("--agg", default="mean", help="aggregate per bucket (default: mean)")
+    export.add_argument("--host", default=None, help="only series of this host")
+    export.add_argument("--format", default=None, help="csv or parquet (default: from the file name)")
+    export.add_argument("-o", "--output", required=True, help="file to write (.csv or .parquet)")
+    export.set_defaults(func=cmd_export)
+
+
+def _add_tokens_parser(commands: argparse._SubParsersAction) -> None:
+    tokens = commands.add_parser("tokens", help="API tokens for scripts and Prometheus").add_subparsers(
+        dest="tokens_command", required=True
+    )
+    create = tokens.add_parser("create", help="create a token (printed once)")
+    create.add_argument("name", help="what the token is for, e.g. prometheus")
+    create.add_argument("--user", required=True, help="the user the token acts for")
+    create.add_argument("--role", choices=["viewer", "operator", "admin"], default="viewer")
+    create.set_defaults(func=cmd_tokens_create)
+    tokens.add_parser("list", help="list tokens").set_defaults(func=cmd_tokens_list)
+    revoke = tokens.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(func=cmd_tokens_revoke)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -220,12 +330,22 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     create.set_defaults(func=cmd_users_create)
     commands.add_parser("metrics", help="list the metric catalog").set_defaults(func=cmd_metrics)
+    retention = commands.add_parser("retention", help="what each storage tier holds and keeps")
+    retention.add_argument("--enforce", action="store_true", help="delete expired data now")
+    retention.set_defaults(func=cmd_retention)
+    _add_export_parser(commands)
+    _add_tokens_parser(commands)
     return parser
+
+
+_SERVER_COMMANDS = {"run", "web", "worker", "beat"}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Servers log what they do; one-shot commands print their answer and only warnings besides.
+    level = logging.INFO if args.command in _SERVER_COMMANDS else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -35,6 +35,10 @@ SYSTEM_METRICS: dict[str, tuple[str, str]] = {
 _SKIP_FSTYPES = {"squashfs", "tmpfs", "devtmpfs", "overlay", "proc", "sysfs", "nsfs", "autofs"}
 
 
+# Over less CPU time than this (per core, about the wall time), the percentage is tick noise.
+_MIN_CPU_SECONDS = 0.1
+
+
 def _busy_and_total(times: Any) -> tuple[float, float]:
     # As psutil computes it: guest time is already counted in user time, idle includes iowait.
     total = sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
@@ -46,7 +50,7 @@ def _busy_percent(before: Any, after: Any) -> float | None:
     busy_before, total_before = _busy_and_total(before)
     busy_after, total_after = _busy_and_total(after)
     elapsed = total_after - total_before
-    if elapsed <= 0:
+    if elapsed < _MIN_CPU_SECONDS:
         return None
     return min(100.0, max(0.0, 100.0 * (busy_after - busy_before) / elapsed))
 
@@ -88,13 +92,12 @@ class SystemCollector:
         return readings
 
     def _cpu(self) -> Iterator[Reading]:
-        previous, self._cpu_times = self._cpu_times, psutil.cpu_times(percpu=True)
-        per_core = [
-            _busy_percent(before, after) for before, after in zip(previous, self._cpu_times, strict=False)
-        ]
+        now = psutil.cpu_times(percpu=True)
+        per_core = [_busy_percent(before, after) for before, after in zip(self._cpu_times, now, strict=False)]
         measured = [percent for percent in per_core if percent is not None]
         if not measured:
-            return  # no CPU time passed since the last reading: nothing to report yet
+            return  # too little CPU time since the baseline: keep it and report next time
+        self._cpu_times = now
         yield _reading("system.cpu.percent", sum(measured) / len(measured))
         for core, percent in enumerate(per_core):
             if percent is not None:

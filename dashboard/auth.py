@@ -15,6 +15,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from storage.audit import record_audit
+from storage.tokens import verify_token
 from storage.users import User, authenticate, get_user_by_id
 
 __all__ = ["PUBLIC_PREFIXES", "install_auth"]
@@ -57,12 +58,39 @@ def install_auth(server: flask.Flask) -> None:
 
 def _require_login() -> ResponseReturnValue | None:
     path = flask.request.path
-    if path.startswith(PUBLIC_PREFIXES) or current_user.is_authenticated:
+    if path.startswith(PUBLIC_PREFIXES):
         return None
-    if path.startswith(("/_dash-", "/api/")):
+    token_path = path.startswith("/api/") or path == "/metrics"
+    token = _bearer_token()
+    if token_path and token is not None:
+        return _check_token(token)
+    if current_user.is_authenticated:
+        return None
+    if token_path or path.startswith("/_dash-"):
         # Script clients get a status, not an HTML redirect they would try to parse.
-        return flask.make_response(flask.jsonify(error="login required"), 401)
+        response = flask.make_response(flask.jsonify(error="login required"), 401)
+        if token_path:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="vitals"'
+        return response
     return flask.redirect(f"/login?next={flask.request.full_path.rstrip('?')}")
+
+
+def _bearer_token() -> str | None:
+    scheme, _, credentials = flask.request.headers.get("Authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else None
+
+
+def _check_token(token: str) -> ResponseReturnValue | None:
+    """API clients (scripts, Prometheus) authenticate with a token instead of a session."""
+    from dashboard.services import services
+
+    found = verify_token(services().store.engine, token)
+    if found is None:
+        response = flask.make_response(flask.jsonify(error="invalid or revoked token"), 401)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="vitals", error="invalid_token"'
+        return response
+    flask.g.api_token = found
+    return None
 
 
 def _safe_next(target: str | None) -> str:

@@ -53,4 +53,7 @@ def audit_entries(engine: Engine, since: TimeInput = "30d", limit: int = 200) ->
             conn.execute(query).mappings().all(), columns=[c.name for c in audit_log.columns]
         )
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    # pandas reads missing text as NaN; callers expect None for "no user" / "no target".
+    for column in ("username", "target", "before", "after"):
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     return frame

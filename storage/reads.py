@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -194,33 +195,50 @@ def _partials(
     for ids in _chunks(series_ids):
         sql = text(_partials_sql(segment, ids, step_ms, need_last))
         rows = conn.execute(sql, {"lo": segment.start_ms, "hi": segment.end_ms}).all()
-        parts.append(pd.DataFrame(rows, columns=_PARTIAL_COLUMNS))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_PARTIAL_COLUMNS)
+        parts.append(_columns_frame(rows, _PARTIAL_COLUMNS, _PARTIAL_DTYPES))
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def _columns_frame(rows: Sequence[Any], columns: list[str], dtypes: Sequence[str]) -> pd.DataFrame:
+    """A typed frame from result rows, built column-wise (row-wise construction costs ~10x here)."""
+    values = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    return pd.DataFrame(
+        {
+            name: np.array([np.nan if v is None else v for v in column], dtype=dtype)
+            if dtype == "float64"
+            else np.array(column, dtype=dtype)
+            for name, column, dtype in zip(columns, values, dtypes, strict=True)
+        }
+    )
+
+
+_PARTIAL_DTYPES = ("int64", "int64", "int64", "float64", "float64", "float64", "int64", "float64")
 
 
 def _merge_partials(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Combine segments; a bucket that straddles two segments becomes one row again."""
-    frame = (
-        pd.concat([part for part in parts if not part.empty], ignore_index=True)
-        if any(not part.empty for part in parts)
-        else pd.DataFrame(columns=_PARTIAL_COLUMNS)
-    )
-    for column in ("series_id", "bucket", "count", "last_ts"):
-        frame[column] = frame[column].astype("int64")
-    for column in ("sum", "min", "max", "last"):
-        frame[column] = frame[column].astype("float64")
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     if len(parts) < 2 or frame.empty:
         return frame
-    frame = frame.sort_values(["series_id", "bucket", "last_ts"], kind="stable")
-    grouped = frame.groupby(["series_id", "bucket"], sort=True)
-    return grouped.agg(
-        count=("count", "sum"),
-        sum=("sum", "sum"),
-        min=("min", "min"),
-        max=("max", "max"),
-        last_ts=("last_ts", "max"),
-        last=("last", "last"),
-    ).reset_index()
+    straddling = frame.duplicated(["series_id", "bucket"], keep=False)
+    if not straddling.any():
+        return frame.sort_values(["series_id", "bucket"], kind="stable", ignore_index=True)
+    # Only the few buckets cut by a segment boundary need combining: a dict beats a groupby here.
+    merged: dict[tuple[int, int], dict[str, Any]] = {}
+    for row in frame[straddling].to_dict("records"):
+        key = (row["series_id"], row["bucket"])
+        into = merged.setdefault(
+            key, {**row, "count": 0, "sum": 0.0, "min": row["min"], "max": row["max"], "last_ts": -1}
+        )
+        into["count"] += row["count"]
+        into["sum"] += row["sum"]
+        into["min"], into["max"] = min(into["min"], row["min"]), max(into["max"], row["max"])
+        if row["last_ts"] > into["last_ts"]:
+            into["last_ts"], into["last"] = row["last_ts"], row["last"]
+    combined = pd.DataFrame(list(merged.values()), columns=frame.columns).astype(frame.dtypes.to_dict())
+    return pd.concat([frame[~straddling], combined], ignore_index=True).sort_values(
+        ["series_id", "bucket"], kind="stable", ignore_index=True
+    )
 
 
 def _finish(partials: pd.DataFrame, aggs: Sequence[str]) -> pd.DataFrame:

@@ -20,6 +20,8 @@ from storage.timeparse import utc_now
 __all__ = ["TIERS", "RollupReport", "Tier", "mark_dirty", "refresh_rollups", "watermarks"]
 
 _SERIES_CHUNK = 400
+# Buckets per series computed by one statement: an hour of minutes, or 60 hours of hours.
+_BUCKETS_PER_SLICE = 60
 
 
 @dataclass(frozen=True)
@@ -107,32 +109,18 @@ def _bucket_sql(tier: Tier, ids: Sequence[int]) -> str:
 
 
 def _rebuild(conn: Connection, tier: Tier, ids: Sequence[int], lo: int, hi: int) -> int:
-    """Recompute the tier's buckets in [lo, hi) for these series; returns buckets written."""
+    """Recompute the tier's buckets in [lo, hi) for these series inside the database; returns rows written."""
     if hi <= lo or not ids:
         return 0
-    # REPLACE is upsert on both dialects: a recomputed bucket overwrites the old one.
-    rows = conn.execute(text(_bucket_sql(tier, ids)), {"lo": lo, "hi": hi}).all()
-    if rows:
-        conn.execute(
-            text(
-                f"REPLACE INTO {tier.table.name} (series_id, bucket, count, sum, min, max, last, last_ts) "
-                "VALUES (:sid, :bucket, :n, :total, :low, :high, :last, :last_ts)"
-            ),
-            [
-                {
-                    "sid": r[0],
-                    "bucket": r[1],
-                    "n": r[2],
-                    "total": r[3],
-                    "low": r[4],
-                    "high": r[5],
-                    "last": r[6],
-                    "last_ts": r[7],
-                }
-                for r in rows
-            ],
-        )
-    return len(rows)
+    # REPLACE is an upsert on both dialects: a recomputed bucket overwrites the old one.
+    result = conn.execute(
+        text(
+            f"REPLACE INTO {tier.table.name} (series_id, bucket, count, sum, min, max, last, last_ts) "
+            + _bucket_sql(tier, ids)
+        ),
+        {"lo": lo, "hi": hi},
+    )
+    return int(result.rowcount or 0)
 
 
 def _all_series_ids(conn: Connection) -> list[int]:
@@ -158,10 +146,17 @@ def _set_watermark(conn: Connection, tier: str, value: int) -> None:
 
 
 def _roll_forward(engine: Engine, tier: Tier, ids: list[int], target: int, start: int) -> int:
+    """Roll [start, target) in slices, one short transaction each, then move the watermark.
+
+    Slices keep each GROUP BY small (MariaDB spills big ones to disk) and locks short; if the run
+    stops half-way, the watermark has not moved and the next run redoes the same idempotent work.
+    """
     written = 0
-    for i in range(0, len(ids), _SERIES_CHUNK):
-        with write_transaction(engine) as conn:
-            written += _rebuild(conn, tier, ids[i : i + _SERIES_CHUNK], start, target)
+    slice_ms = tier.step_ms * _BUCKETS_PER_SLICE
+    for lo in range(start, target, slice_ms):
+        for i in range(0, len(ids), _SERIES_CHUNK):
+            with write_transaction(engine) as conn:
+                written += _rebuild(conn, tier, ids[i : i + _SERIES_CHUNK], lo, min(lo + slice_ms, target))
     with write_transaction(engine) as conn:
         _set_watermark(conn, tier.name, target)
     return written

@@ -67,6 +67,12 @@ class SeriesRegistry:
             if still_missing:
                 self._insert(conn, still_missing)
                 self._load(conn, still_missing)
+        unresolved = [key for key in keys if key.identity not in self._ids]
+        if unresolved:
+            first = unresolved[0]
+            raise ValueError(
+                f"could not register series {first.metric!r} on {first.host!r} with labels {first.labels}"
+            )
         return [self._ids[key.identity] for key in keys]
 
     def forget(self) -> None:
@@ -95,7 +101,9 @@ class SeriesRegistry:
                 "host": key.host,
                 "labels": json.loads(key.labels),
                 "labels_hash": identity[2],
-                "unit": key.unit,
+                # A missing unit (NaN after concatenating frames) is "": INSERT OR IGNORE would
+                # otherwise skip the row silently on the NOT NULL constraint.
+                "unit": key.unit if isinstance(key.unit, str) else "",
                 "created_at": now,
             }
             for identity, key in unique.items()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 import pandas as pd
 from sqlalchemy import Engine
 
-from storage import reads
+from storage import analytics, events, reads
 from storage.engine import create_store_engine, write_transaction
+from storage.export import ExportResult, export_metrics
 from storage.migrate import upgrade
 from storage.series import SeriesRegistry
 from storage.settings import get_settings
@@ -41,6 +43,7 @@ class Store:
         upgrade(self.engine)
 
     def close(self) -> None:
+        """Close the connection pool (a notebook can simply let the store go out of scope)."""
         self.engine.dispose()
 
     # -- writing --------------------------------------------------------------------------------
@@ -65,6 +68,7 @@ class Store:
             return reads.find_series(conn, metric=metric, host=host, labels=labels)
 
     def metric_names(self) -> list[str]:
+        """The names of every metric in the store, sorted."""
         return sorted(self.list_series()["metric"].unique().tolist())
 
     def metrics(
@@ -102,7 +106,9 @@ class Store:
                     raise reads.unknown_metric_error(conn, name)
                 return _empty_frame(aggs)
             data = reads.bucketed(conn, found["id"].tolist(), to_millis(start), to_millis(end), step_ms, aggs)
-        return _tidy(data.rename(columns={"bucket": "ts"}), found, aggs)
+        result = _tidy(data.rename(columns={"bucket": "ts"}), found, aggs)
+        result.attrs["tiers"] = data.attrs.get("tiers", ["raw"])  # which tiers answered: raw, 1m, 1h
+        return result
 
     def latest(self, name: str, host: str | None = None, max_age: str | timedelta = "15m") -> pd.DataFrame:
         """The newest value of each series of a metric, if not older than ``max_age``."""
@@ -114,6 +120,124 @@ class Store:
             data = reads.latest_values(conn, found["id"].tolist(), not_before)
         return _tidy(data, found, ("value",))
 
+    # -- events ---------------------------------------------------------------------------------
+
+    def logs(
+        self,
+        query: str | None = None,
+        level: str | None = None,
+        since: TimeInput = "24h",
+        until: TimeInput = None,
+        host: str | None = None,
+        source: str | None = None,
+        request_id: str | None = None,
+        limit: int = 1000,
+    ) -> pd.DataFrame:
+        """Log entries, newest first: full-text ``query`` (every word must appear), ``level`` as a minimum
+        (``"warning"`` also returns errors), and exact host, source and request id filters."""
+        return events.read_logs(self.engine, query, level, since, until, host, source, request_id, limit)
+
+    def alerts(self, state: str | None = None, since: TimeInput = "30d") -> pd.DataFrame:
+        """Alerts started in the window (pending, firing, acknowledged or resolved), newest first."""
+        return events.read_alerts(self.engine, state, since)
+
+    def incidents(self, status: str | None = None, since: TimeInput = "90d") -> pd.DataFrame:
+        """Incidents opened in the window (open, investigating, mitigated or resolved), newest first."""
+        return events.read_incidents(self.engine, status, since)
+
+    # -- analytics (the maths is in storage.analytics; these fetch the data for it) -------------
+
+    def trend(
+        self,
+        name: str,
+        window: str | timedelta = "1h",
+        host: str | None = None,
+        labels: Mapping[str, object] | None = None,
+    ) -> pd.DataFrame:
+        """How each series of a metric moved over the last ``window``, one row per series.
+
+        Columns: metric, host, labels, series_id and the fields of ``analytics.Trend``: mean,
+        slope_per_hour, % change vs the previous window and vs the same window a week earlier (None
+        where that history is missing) and an explanation. Empty when nothing was recorded.
+        """
+        span = parse_duration(window, name="window")
+        now = utc_now()
+        week_ago = now - timedelta(days=7)
+        recent = self.metrics(name, since=now - 2 * span, until=now, host=host, labels=labels)
+        earlier = self.metrics(name, since=week_ago - span, until=week_ago, host=host, labels=labels)
+        frame = pd.concat(
+            [part for part in (recent, earlier) if not part.empty] or [recent], ignore_index=True
+        )
+        results = analytics.trend(frame, span, now=now) if not frame.empty else {}
+        return analytics.results_frame(results, analytics.Trend, frame)
+
+    def anomalies(
+        self,
+        name: str,
+        since: TimeInput = "7d",
+        every: str | timedelta = "5min",
+        threshold: float = 3.5,
+        host: str | None = None,
+        labels: Mapping[str, object] | None = None,
+        until: TimeInput = None,
+    ) -> pd.DataFrame:
+        """The unusual ``every`` means of a metric: ts, metric, host, labels, series_id, value, baseline, score.
+
+        Scored by ``analytics.anomalies``: robust z-score against the same hour of day, and also the
+        same day of week once 3 weeks of history are asked for (``since="28d"``). Empty when nothing
+        is unusual or nothing was recorded.
+        """
+        frame = self.metrics(name, since=since, until=until, every=every, host=host, labels=labels)
+        if frame.empty:
+            return analytics.with_series_info(pd.DataFrame(columns=list(analytics.ANOMALY_COLUMNS)), frame)
+        return analytics.with_series_info(analytics.anomalies(frame, threshold), frame)
+
+    def forecast(
+        self,
+        name: str,
+        threshold: float,
+        lookback: str | timedelta = "7d",
+        host: str | None = None,
+        labels: Mapping[str, object] | None = None,
+        direction: analytics.Direction = "up",
+    ) -> pd.DataFrame:
+        """When each series of a metric reaches ``threshold`` at its pace over the last ``lookback``.
+
+        One row per series: metric, host, labels, series_id and the fields of ``analytics.Forecast``
+        (crosses_at, eta, slope_per_day, r2 and an explanation like "...: +1.8 %/day over the last
+        7 days (R²=0.97): reaches 90 % in 9 days, around 2026-12-02"). ``direction="down"`` waits
+        for a falling value instead. Empty when nothing was recorded.
+        """
+        now = utc_now()
+        since = now - parse_duration(lookback, name="lookback")
+        frame = self.metrics(name, since=since, until=now, host=host, labels=labels)
+        if frame.empty:
+            return analytics.results_frame({}, analytics.Forecast, frame)
+        units = self.list_series(metric=name, host=host, labels=labels).set_index("id")["unit"]
+        frame = frame.assign(unit=frame["series_id"].map(units))
+        results = analytics.time_to_threshold(frame, threshold, lookback, now=now, direction=direction)
+        return analytics.results_frame(results, analytics.Forecast, frame)
+
+    # -- exporting ------------------------------------------------------------------------------
+
+    def export(
+        self,
+        metrics: str | Sequence[str],
+        path: str | os.PathLike[str],
+        since: TimeInput = "1h",
+        until: TimeInput = None,
+        every: str | timedelta | None = None,
+        agg: str = "mean",
+        format: str | None = None,
+        host: str | None = None,
+    ) -> ExportResult:
+        """Write one or more metrics to a CSV or Parquet file (format from the suffix), in chunks.
+
+        Raw samples by default; with ``every`` one ``agg`` per bucket. Writes ``<path>.meta.json``
+        beside it and returns rows, bytes and path. See ``storage.export.export_metrics``.
+        """
+        return export_metrics(self, metrics, path, since, until, every, agg, format, host)
+
 
 def _empty_frame(value_columns: Sequence[str]) -> pd.DataFrame:
     frame = pd.DataFrame(columns=["ts", "metric", "host", "labels", "series_id", *value_columns])
@@ -122,11 +246,21 @@ def _empty_frame(value_columns: Sequence[str]) -> pd.DataFrame:
 
 
 def _tidy(data: pd.DataFrame, found: pd.DataFrame, value_columns: Sequence[str]) -> pd.DataFrame:
-    meta = found.rename(columns={"id": "series_id"})[["series_id", "metric", "host", "labels"]]
-    frame = data.merge(meta, on="series_id", how="left")
-    frame["ts"] = reads.millis_to_utc(frame["ts"].to_numpy())
-    frame = frame.sort_values(["series_id", "ts"], kind="stable").reset_index(drop=True)
-    return frame[["ts", "metric", "host", "labels", "series_id", *value_columns]]
+    """Name each row's series. ``data`` arrives ordered by series and time from the read path."""
+    sids = data["series_id"].to_numpy()
+    rows = pd.Index(found["id"]).get_indexer(sids)  # position of each row's series in ``found``
+    frame = pd.DataFrame(
+        {
+            "ts": reads.millis_to_utc(data["ts"].to_numpy()),
+            "metric": found["metric"].to_numpy(dtype=object)[rows],
+            "host": found["host"].to_numpy(dtype=object)[rows],
+            "labels": found["labels"].to_numpy(dtype=object)[rows],
+            "series_id": sids,
+        }
+    )
+    for column in value_columns:
+        frame[column] = data[column].to_numpy()
+    return frame
 
 
 def connect(url: str | None = None, *, migrate: bool = True) -> Store:

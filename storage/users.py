@@ -28,6 +28,7 @@ __all__ = [
     "get_user_by_id",
     "hash_password",
     "list_users",
+    "validate_new_user",
     "verify_password",
 ]
 
@@ -61,6 +62,11 @@ class User:
     last_login_at: datetime | None
 
 
+def _normal(username: str) -> str:
+    # Case-insensitive everywhere: MySQL's collation already is, so SQLite must agree.
+    return username.strip().lower()
+
+
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
@@ -92,16 +98,21 @@ def _row_to_user(row: object) -> User:
     )
 
 
-def create_user(engine: Engine, username: str, password: str, role: Role | str) -> User:
-    username = username.strip()
+def validate_new_user(username: str, password: str, role: Role | str) -> tuple[str, Role]:
+    """The normalized username and role, or a UserError naming the field that is wrong."""
+    username = _normal(username)
     if not username or len(username) > 64:
         raise UserError("username: 1 to 64 characters")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
     try:
-        role = Role(role)
+        return username, Role(role)
     except ValueError:
         raise UserError(f"role: one of {', '.join(r.value for r in Role)}") from None
+
+
+def create_user(engine: Engine, username: str, password: str, role: Role | str) -> User:
+    username, role = validate_new_user(username, password, role)
     row = {
         "username": username,
         "password_hash": hash_password(password),
@@ -121,7 +132,7 @@ def create_user(engine: Engine, username: str, password: str, role: Role | str) 
 
 def get_user(engine: Engine, username: str) -> User | None:
     with engine.connect() as conn:
-        row = conn.execute(select(users).where(users.c.username == username)).first()
+        row = conn.execute(select(users).where(users.c.username == _normal(username))).first()
     return _row_to_user(row) if row else None
 
 
@@ -144,7 +155,7 @@ def count_users(engine: Engine) -> int:
 def authenticate(engine: Engine, username: str, password: str) -> User | None:
     """The active user with these credentials (and records the login), or None."""
     with write_transaction(engine) as conn:
-        row = conn.execute(select(users).where(users.c.username == username.strip())).first()
+        row = conn.execute(select(users).where(users.c.username == _normal(username))).first()
         if row is None or not row.active or not verify_password(password, row.password_hash):
             return None
         conn.execute(

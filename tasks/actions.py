@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from storage import Store
 from storage.audit import record_audit
-from storage.users import Role, User, create_user
+from storage.users import Role, User, UserError, create_user
 from tasks.scheduler import EmbeddedScheduler
 
 __all__ = ["Actor", "PermissionDenied", "add_user", "collect_now"]
@@ -39,8 +39,20 @@ def collect_now(store: Store, scheduler: EmbeddedScheduler | None, actor: Actor 
     """Run host collection immediately (operator)."""
     actor = _require(store, actor, Role.OPERATOR, "collect_now", "vitals.collect_system")
     if scheduler is None:
+        record_audit(store.engine, actor.username, "collect_now", "vitals.collect_system", outcome="error")
         raise RuntimeError("collection runs on Celery workers here; nothing to run in this process")
-    scheduler.run_now("vitals.collect_system")
+    try:
+        scheduler.run_now("vitals.collect_system")
+    except Exception as exc:
+        record_audit(
+            store.engine,
+            actor.username,
+            "collect_now",
+            "vitals.collect_system",
+            after={"error": str(exc)},
+            outcome="error",
+        )
+        raise
     record_audit(store.engine, actor.username, "collect_now", "vitals.collect_system")
     return "Collected this host's metrics."
 
@@ -48,6 +60,12 @@ def collect_now(store: Store, scheduler: EmbeddedScheduler | None, actor: Actor 
 def add_user(store: Store, actor: Actor | None, username: str, password: str, role: str) -> User:
     """Create a user (admin). The password is never written to the audit log."""
     actor = _require(store, actor, Role.ADMIN, "create_user", username)
-    user = create_user(store.engine, username, password, role)
+    try:
+        user = create_user(store.engine, username, password, role)
+    except UserError as exc:
+        record_audit(
+            store.engine, actor.username, "create_user", username, after={"error": str(exc)}, outcome="error"
+        )
+        raise
     record_audit(store.engine, actor.username, "create_user", username, after={"role": user.role.value})
     return user

@@ -50,11 +50,14 @@ class EmbeddedScheduler:
             self._thread = None
 
     def run_now(self, name: str) -> None:
-        """Run one job immediately in the caller's thread (the "collect now" action)."""
+        """Run one job immediately in the caller's thread (the "collect now" action).
+
+        Unlike scheduled runs, a failure is raised: the person who asked must hear about it.
+        """
         job = next((job for job in self._jobs if job.name == name), None)
         if job is None:
             raise KeyError(f"no scheduled job named {name!r}")
-        self._run(job)
+        self._run(job, reraise=True)
 
     def _loop(self) -> None:
         next_due = {job.name: time.monotonic() for job in self._jobs}
@@ -67,10 +70,12 @@ class EmbeddedScheduler:
                     next_due[job.name] = max(next_due[job.name] + job.interval_seconds, now)
             self._stop.wait(max(0.05, min(next_due.values()) - time.monotonic()))
 
-    def _run(self, job: JobSpec) -> None:
+    def _run(self, job: JobSpec, reraise: bool = False) -> None:
         try:
             job.body(self._context)
             self.runs[job.name] += 1
         except Exception:
             self.failures[job.name] += 1
             log.exception("job %s failed", job.name)
+            if reraise:
+                raise

@@ -7,6 +7,7 @@ One pattern-matching callback serves every chart of every page; a chart is descr
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -16,14 +17,18 @@ from dashboard import ids
 from dashboard.figures import empty_figure, line_figure
 from dashboard.services import services
 from dashboard.timerange import resolve_range_choice
+from storage.export import iter_csv, prepare_export
 from storage.reads import choose_step_ms
 from storage.store import DEFAULT_MAX_POINTS
 from storage.timeparse import to_millis
 
-__all__ = ["ChartSpec", "live_chart", "register_live_chart_callbacks"]
+__all__ = ["ChartSpec", "download_chart_csv", "live_chart", "register_live_chart_callbacks"]
 
 # After this many appends the figure is rebuilt, dropping points that scrolled out of the window.
 _TICKS_BEFORE_REDRAW = 60
+# The CSV download of each chart (pattern-matching types, like those in ``dashboard.ids``).
+DOWNLOAD_BUTTON = "live-chart-download-button"
+DOWNLOAD = "live-chart-download"
 CHART_HEIGHT_PX = 260
 
 
@@ -40,7 +45,21 @@ def live_chart(spec: ChartSpec) -> dbc.Card:
     """A card holding the chart, its status line and its state."""
     return dbc.Card(
         [
-            dbc.CardHeader(spec.title),
+            dbc.CardHeader(
+                [
+                    html.Span(spec.title),
+                    dbc.Button(
+                        "CSV",
+                        id={"type": DOWNLOAD_BUTTON, "chart": spec.key},
+                        size="sm",
+                        color="link",
+                        className="chart-download p-0 ms-2",
+                        title="Download the window shown as CSV",
+                    ),
+                    dcc.Download(id={"type": DOWNLOAD, "chart": spec.key}),
+                ],
+                className="d-flex justify-content-between align-items-center",
+            ),
             dbc.CardBody(
                 [
                     dcc.Graph(
@@ -73,6 +92,12 @@ def register_live_chart_callbacks(app: Dash) -> None:
         Input(ids.CUSTOM_RANGE, "end_date"),
         State({"type": ids.LIVE_CHART_STATE, "chart": MATCH}, "data"),
     )(update_live_chart)
+    app.callback(
+        Output({"type": DOWNLOAD, "chart": MATCH}, "data"),
+        Input({"type": DOWNLOAD_BUTTON, "chart": MATCH}, "n_clicks"),
+        State({"type": ids.LIVE_CHART_STATE, "chart": MATCH}, "data"),
+        prevent_initial_call=True,
+    )(download_chart_csv)
 
 
 def update_live_chart(
@@ -115,7 +140,12 @@ def _redraw(
         frame = _query(spec, to_millis(since), until_ms, step_ms)
     except ValueError:
         frame = None  # unknown metric: nothing was ever collected for it
-    base_state = {"spec": state["spec"], "window": window, "ticks": 0}
+    base_state = {
+        "spec": state["spec"],
+        "window": window,
+        "ticks": 0,
+        "shown": [to_millis(since), until_ms, step_ms],
+    }
     if frame is None or frame.empty:
         return empty_figure("No data in this time range"), {**base_state, "last_bucket": None}, "No data"
     figure, order = line_figure(frame, spec.agg, since, until, spec.unit, spec.title)
@@ -133,6 +163,7 @@ def _append(
     )
     patch = Patch()
     patch["layout"]["xaxis"]["range"] = [since.isoformat(), until.isoformat()]
+    state = {**state, "shown": [to_millis(since), until_ms, step_ms]}
     if frame is None or frame.empty:
         return patch, {**state, "ticks": state["ticks"] + 1}, no_update
     known = state["series"]
@@ -144,6 +175,29 @@ def _append(
         trace["y"].extend(rows[spec.agg].tolist())
     new_state = {**state, "ticks": state["ticks"] + 1, "last_bucket": to_millis(frame["ts"].max())}
     return patch, new_state, _status(frame, step_ms)
+
+
+def download_chart_csv(_clicks: int | None, state: dict[str, Any]) -> Any:
+    """The chart's window as CSV: same metric, range, step and aggregate as drawn (storage export)."""
+    if not state.get("shown"):
+        return no_update  # not drawn yet
+    spec = ChartSpec(**state["spec"])
+    since_ms, until_ms, step_ms = state["shown"]
+    store = services().store
+    try:
+        query = prepare_export(
+            store,
+            spec.metric,
+            since=since_ms,
+            until=until_ms,
+            every=timedelta(milliseconds=step_ms),
+            agg=spec.agg,
+        )
+    except ValueError:
+        return no_update  # nothing was ever collected for this metric
+    content = b"".join(iter_csv(store, query)).decode()
+    stamp = datetime.fromtimestamp(until_ms / 1000, UTC)
+    return dcc.send_string(content, f"{spec.metric}-{stamp:%Y%m%dT%H%M%SZ}.csv", type="text/csv")
 
 
 def _status(frame: Any, step_ms: int) -> str:

@@ -1,0 +1,48 @@
+"""The notebook API is what `storage.__all__` says it is, and every part of it is documented."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import storage
+
+NOTEBOOK_DOC = (Path(__file__).resolve().parents[2] / "docs" / "notebook.md").read_text()
+
+
+def test_all_lists_exactly_the_public_names():
+    public = {
+        name
+        for name, value in vars(storage).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert set(storage.__all__) == public
+    assert list(storage.__all__) == sorted(storage.__all__)
+
+
+def test_every_public_store_method_has_a_docstring_and_is_in_the_notebook_guide():
+    methods = [
+        name for name, _ in inspect.getmembers(storage.Store, inspect.isfunction) if not name.startswith("_")
+    ]
+    assert {"metrics", "list_series", "logs", "alerts", "incidents", "write", "export"} <= set(methods)
+    undocumented = [name for name in methods if not inspect.getdoc(getattr(storage.Store, name))]
+    assert undocumented == []
+    missing = [
+        name for name in methods if name not in {"close", "migrate"} and f".{name}(" not in NOTEBOOK_DOC
+    ]
+    assert missing == []
+
+
+def test_importing_storage_pulls_in_no_web_queue_or_host_libraries():
+    code = (
+        "import sys, storage\n"
+        "heavy = [m for m in ('dash', 'flask', 'celery', 'redis', 'psutil') if m in sys.modules]\n"
+        "print(','.join(heavy))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == ""
