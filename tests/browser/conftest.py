@@ -92,3 +92,16 @@ def wait_until(condition: Callable[[], object], timeout: float = 15.0, message: 
             return value
         time.sleep(0.25)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
+
+
+def click_centered(dash_duo: object, selector: str) -> None:
+    """Scroll the element to the middle of the window, then click it like a user would.
+
+    Bootstrap sets ``scroll-behavior: smooth``, so Selenium's own scroll-then-click can land while
+    the page is still moving; an instant scroll first makes the click position true.
+    """
+    element = dash_duo.find_element(selector)  # type: ignore[attr-defined]
+    dash_duo.driver.execute_script(  # type: ignore[attr-defined]
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element
+    )
+    element.click()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.browser.conftest import login
+from tests.browser.conftest import click_centered, login
 
 
 def test_viewer_is_told_collect_now_needs_an_operator(dash_duo, vitals_app):
@@ -28,14 +28,16 @@ def test_admin_adds_a_user_with_inline_validation(dash_duo, vitals_app):
     dash_duo.start_server(vitals_app, navigate=False)
     login(dash_duo, "ada")
     dash_duo.driver.get(dash_duo.server.url + "/settings")
+    # The tables above the form render after it and push it down: wait until the last one has.
+    dash_duo.wait_for_contains_text("#settings-audit", "login", timeout=10)
     dash_duo.wait_for_element("#settings-new-username").send_keys("carol")
     dash_duo.find_element("#settings-new-password").send_keys("short")
-    dash_duo.find_element("#settings-create-user").click()
+    click_centered(dash_duo, "#settings-create-user")
     dash_duo.wait_for_contains_text("#settings-password-feedback", "at least 8 characters", timeout=10)
     assert dash_duo.find_element("#settings-new-username").get_attribute("value") == "carol"  # nothing lost
 
     dash_duo.find_element("#settings-new-password").send_keys("-but-now-long-enough")
-    dash_duo.find_element("#settings-create-user").click()
+    click_centered(dash_duo, "#settings-create-user")
     dash_duo.wait_for_contains_text("#settings-create-result", "Created carol (viewer)", timeout=10)
     dash_duo.wait_for_contains_text("#settings-users", "carol", timeout=10)
     dash_duo.wait_for_contains_text("#settings-audit", "create_user", timeout=10)
