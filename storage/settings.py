@@ -42,7 +42,23 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(default=None, description="Celery broker; none means embedded scheduler")
     mysql_urls: CsvList = Field(default_factory=list, description="Monitored MySQL/MariaDB servers")
     redis_urls: CsvList = Field(default_factory=list, description="Monitored Redis servers")
+    celery_broker_urls: CsvList = Field(
+        default_factory=list, description="Brokers of monitored Celery apps; none means Vitals' own broker"
+    )
     system_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    mysql_interval_seconds: float = Field(default=10.0, gt=0, le=3600, description="MySQL collection")
+    redis_interval_seconds: float = Field(default=10.0, gt=0, le=3600, description="Redis collection")
+    celery_interval_seconds: float = Field(default=10.0, gt=0, le=3600, description="Celery collection")
+    logs_interval_seconds: float = Field(default=2.0, gt=0, le=3600, description="Log tailing")
+    health_interval_seconds: float = Field(default=15.0, gt=0, le=3600, description="Health checks")
+    log_paths: CsvList = Field(default_factory=list, description="Log files to tail (glob patterns)")
+    http_checks: CsvList = Field(default_factory=list, description="URLs to health-check")
+    health_fail_after: int = Field(default=3, ge=1, description="Consecutive failures before a check fails")
+    disk_free_warn_percent: float = Field(default=15.0, ge=0, le=100)
+    disk_free_fail_percent: float = Field(default=5.0, ge=0, le=100)
+    queue_backlog_warn: int = Field(
+        default=1000, ge=0, description="Queued tasks before the queue check warns"
+    )
     rollup_interval_seconds: float = Field(default=60.0, gt=0, le=3600, description="Rollup maintenance")
     retention_interval_seconds: float = Field(default=3600.0, gt=0, description="Retention enforcement")
     retention_raw_days: int = Field(default=14, ge=1, description="Raw samples kept this long")
@@ -53,7 +69,9 @@ class Settings(BaseSettings):
     bind_port: int = Field(default=8050, ge=1, le=65535)
     embedded_scheduler: bool = Field(default=True, description="Run collection inside the web process")
 
-    _split_mysql = field_validator("mysql_urls", "redis_urls", mode="before")(_split_csv)
+    _split_lists = field_validator(
+        "mysql_urls", "redis_urls", "celery_broker_urls", "log_paths", "http_checks", mode="before"
+    )(_split_csv)
 
     @field_validator("database_url")
     @classmethod
@@ -61,6 +79,11 @@ class Settings(BaseSettings):
         if value and not value.startswith(("sqlite", "mysql", "mariadb")):
             raise ValueError("expected a sqlite:/// or mysql+pymysql:// URL")
         return value
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where collected records wait, durably, while the store is unreachable."""
+        return self.data_dir / "spool"
 
     @property
     def store_url(self) -> str:

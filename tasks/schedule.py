@@ -1,30 +1,15 @@
-"""The schedule: which job runs how often. The embedded scheduler and Celery beat both read it."""
+"""The schedule: which job runs how often. The embedded scheduler and Celery beat both read it.
+
+Each monitored system's job module declares its own ``job_specs(settings)``; this list joins them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
-from collectors.system import SystemCollector
-from storage import Settings, Store
+from storage import Settings
 from tasks import jobs
+from tasks.context import JobContext, JobSpec
 
 __all__ = ["JobContext", "JobSpec", "job_specs"]
-
-
-@dataclass
-class JobContext:
-    """What job bodies need; one per process, so collectors keep their previous counters."""
-
-    store: Store
-    system: SystemCollector = field(default_factory=SystemCollector)
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    name: str  # also the Celery task name
-    interval_seconds: float
-    body: Callable[[JobContext], object]
 
 
 def job_specs(settings: Settings) -> list[JobSpec]:
@@ -44,4 +29,5 @@ def job_specs(settings: Settings) -> list[JobSpec]:
             interval_seconds=settings.retention_interval_seconds,
             body=lambda context: jobs.enforce_retention(context.store, settings),
         ),
+        # Monitored systems: one line per job module, each `*module.job_specs(settings),`
     ]
