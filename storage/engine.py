@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 __all__ = ["create_store_engine", "is_sqlite", "write_transaction"]
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+GROUP_CONCAT_MAX_LEN = 64 * 1024 * 1024
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -35,7 +36,15 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
         kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_recycle", 3600)
-        return create_engine(parsed, **kwargs)
+        engine = create_engine(parsed, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _on_mysql_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Numeric reads come back as one GROUP_CONCAT value (storage.fetch): let it be long.
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX_LEN}")
+
+        return engine
     raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}")
 
 

@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection
 
 from storage import reads
-from storage.schema import samples
+from storage.fetch import numeric_frame
 from storage.series import canonical_labels
 from storage.timeparse import TimeInput, parse_duration, parse_time, to_millis, utc_now
 
@@ -339,30 +339,21 @@ def _raw_pages(
     """Keyset pages over the (series_id, ts) primary key: each page is one cheap index range scan."""
     cursor = start_ms
     while True:
-        query = (
-            select(samples.c.ts, samples.c.value)
-            .where(samples.c.series_id == series_id, samples.c.ts >= cursor, samples.c.ts < end_ms)
-            .order_by(samples.c.ts)
-            .limit(page)
+        rows = numeric_frame(
+            conn,
+            "SELECT ts AS ts, value AS value FROM samples "
+            "WHERE series_id = :sid AND ts >= :lo AND ts < :hi ORDER BY ts LIMIT :page",
+            {"sid": series_id, "lo": cursor, "hi": end_ms, "page": page},
+            ("ts", "value"),
+            ("int64", "float64"),
+            order_by=("ts",),
         )
-        rows = _fetch_numbers(conn, query)
-        if not len(rows):
+        if rows.empty:
             return
-        yield rows[:, 0].astype("int64"), rows[:, 1]
+        yield rows["ts"].to_numpy(), rows["value"].to_numpy()
         if len(rows) < page:
             return
-        cursor = int(rows[-1, 0]) + 1
-
-
-def _fetch_numbers(conn: Connection, query: Select) -> np.ndarray:
-    """Rows of numbers as a float64 array (epoch ms are exact in a double up to year 287,396)."""
-    result = conn.execute(query)
-    try:
-        # Straight from the DBAPI cursor: building a Row per sample costs five times the query.
-        rows = result.cursor.fetchall()
-    finally:
-        result.close()
-    return np.array(rows, dtype="float64").reshape(-1, 2)
+        cursor = int(rows["ts"].iloc[-1]) + 1
 
 
 def _bucket_slices(
