@@ -30,6 +30,7 @@ from storage import Settings, SettingsError, Store, connect, load_settings
 from storage.audit import record_audit
 from storage.tokens import create_token, list_tokens, revoke_token
 from storage.users import UserError, create_user, ensure_first_admin, validate_new_user
+from tasks.log_jobs import install_own_log_handler
 from tasks.schedule import JobContext, job_specs
 from tasks.scheduler import EmbeddedScheduler
 
@@ -155,7 +156,10 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     _require_broker(settings)
     from tasks.celery_app import celery_app
 
-    celery_app.worker_main(["worker", "--loglevel", args.loglevel, "--concurrency", str(args.concurrency)])
+    argv = ["worker", "--loglevel", args.loglevel, "--concurrency", str(args.concurrency)]
+    if args.queues:  # e.g. one worker per monitored host consuming only "collect"
+        argv += ["--queues", args.queues]
+    celery_app.worker_main(argv)
     return 0
 
 
@@ -318,6 +322,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--loglevel", default="INFO")
         if name == "worker":
             sub.add_argument("--concurrency", type=int, default=2)
+            sub.add_argument("--queues", help="comma-separated queues to consume (default: all of Vitals')")
         sub.set_defaults(func=func)
     db = commands.add_parser("db", help="schema migrations").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply pending migrations").set_defaults(func=cmd_db_upgrade)
@@ -351,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"vitals: {exc}", file=sys.stderr)
         return 2
+    if args.command in _SERVER_COMMANDS:  # Vitals' own logs, as JSON lines it tails like any other
+        install_own_log_handler(settings)
     try:
         return int(args.func(settings, args) or 0)
     except ValueError as exc:  # bad input from the command line: one readable line, no traceback

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("benchmarks.ingest", "benchmarks.reads")
+BENCHMARKS = ("benchmarks.ingest", "benchmarks.reads", "benchmarks.logs", "benchmarks.collectors")
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""REST endpoints under ``/api``. Liveness and readiness are public so load balancers can probe them.
+"""REST endpoints under ``/api``. Health, liveness and readiness are public so load balancers can probe them.
 
 Everything else needs a session or ``Authorization: Bearer <token>`` (see ``dashboard.auth``). A
 parameter the API cannot use gets 400 ``{"error": ..., "parameter": ...}``; ``/api/openapi.json``
@@ -12,9 +12,9 @@ from typing import Any
 
 import flask
 import pandas as pd
-from sqlalchemy import text
 
 from collectors.catalog import METRIC_CATALOG
+from collectors.health import redact
 from dashboard.openapi import openapi_document
 from dashboard.services import services
 from storage.export import (
@@ -26,9 +26,11 @@ from storage.export import (
     prepare_export,
     validate_window,
 )
+from storage.health import HealthResult, ping
 from storage.reads import choose_step_ms
 from storage.store import DEFAULT_MAX_POINTS
 from storage.timeparse import to_millis, utc_now
+from tasks import health_jobs
 
 __all__ = ["MAX_HISTORY_POINTS", "BadParameter", "api"]
 
@@ -43,13 +45,72 @@ def live() -> flask.Response:
 
 @api.get("/health/ready")
 def ready() -> tuple[flask.Response, int]:
-    """Ready to serve: the store answers a trivial query."""
+    """Ready to serve: the store answers a trivial query and every critical check passes."""
+    found = services()
+    secrets = health_jobs.configured_secrets(found.settings)
     try:
-        with services().store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        ping(found.store.engine)
+        results = health_jobs.health_report(found.store, found.settings, only_critical=True)
     except Exception as exc:
-        return flask.jsonify(status="unavailable", store=str(exc).splitlines()[0]), 503
-    return flask.jsonify(status="ok", store="ok"), 200
+        words = redact(str(getattr(exc, "orig", None) or exc).splitlines()[0], secrets)
+        return flask.jsonify(status="unavailable", store=words, failing=[]), 503
+    failing = [
+        {"name": result.name, "message": result.message}
+        for result in health_jobs.redacted(results, found.settings)
+        if result.status == "fail"
+    ]
+    return flask.jsonify(status="unavailable" if failing else "ok", store="ok", failing=failing), (
+        503 if failing else 200
+    )
+
+
+@api.get("/health")
+def health() -> tuple[flask.Response, int]:
+    """Every health check with its latest result; 503 when a critical check fails (for load balancers)."""
+    found = services()
+    try:
+        results = health_jobs.health_report(found.store, found.settings)
+    except Exception as exc:  # the store itself is down: nothing could be read or recorded
+        words = redact(
+            str(getattr(exc, "orig", None) or exc).splitlines()[0],
+            health_jobs.configured_secrets(found.settings),
+        )
+        body = {"status": "fail", "checks": [_store_down(words)]}
+        return _no_store(flask.jsonify(body)), 503
+    results = health_jobs.redacted(results, found.settings)
+    status = health_jobs.overall_status(results)
+    body = {"status": status, "checks": [_check_entry(result) for result in results]}
+    return _no_store(flask.jsonify(body)), 503 if status == "fail" else 200
+
+
+def _check_entry(result: HealthResult) -> dict[str, Any]:
+    return {
+        "name": result.name,
+        "kind": result.kind,
+        "critical": result.critical,
+        "status": result.status,
+        "message": result.message,
+        "response_ms": result.response_ms,
+        "checked_at": _iso(result.checked_at),
+    }
+
+
+def _store_down(message: str) -> dict[str, Any]:
+    return {
+        "name": "database",
+        "kind": "database",
+        "critical": True,
+        "status": "fail",
+        "message": f"unreachable: the store does not answer: {message}",
+        "response_ms": None,
+        "checked_at": _iso(utc_now()),
+    }
+
+
+def _no_store(response: flask.Response) -> flask.Response:
+    # A health answer is about now: no proxy may serve an old one.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 # --- metrics: catalog, history, export ---------------------------------------------------------

@@ -28,6 +28,7 @@ PUBLIC_PREFIXES = (
     "/favicon.ico",
     "/api/health/live",
     "/api/health/ready",
+    "/api/health",
 )
 
 

@@ -64,7 +64,11 @@ def _health(summary: str, ok: str) -> dict[str, Any]:
             "security": _PUBLIC,
             "responses": {
                 "200": _response(ok, "Health"),
-                **({"503": _response("The store does not answer.", "Health")} if "Ready" in summary else {}),
+                **(
+                    {"503": _response("The store does not answer or a critical check fails.", "Health")}
+                    if "Ready" in summary
+                    else {}
+                ),
             },
         }
     }
@@ -72,7 +76,23 @@ def _health(summary: str, ok: str) -> dict[str, Any]:
 
 _PATHS: dict[str, Any] = {
     "/api/health/live": _health("Liveness: the process answers", "Alive."),
-    "/api/health/ready": _health("Readiness: the store answers a query", "Ready."),
+    "/api/health/ready": _health("Readiness: the store answers a query and critical checks pass", "Ready."),
+    "/api/health": {
+        "get": {
+            "tags": ["health"],
+            "summary": "Every health check with its latest result (for load balancers and people)",
+            "description": "Checks: `database` and `cache` (critical), `queue`, `disk`, `scheduler` and one per "
+            "monitored MySQL (`mysql:host:port`), Redis (`redis:name`) and HTTP URL (`http:url`). Results are "
+            "the latest stored run when it is recent, else the checks run now. A failure becomes `fail` only "
+            "after `VITALS_HEALTH_FAIL_AFTER` in a row; before that it is `warn` with `failing k/N: ...`. "
+            "Passwords in configured URLs never appear.",
+            "security": _PUBLIC,
+            "responses": {
+                "200": _response("No critical check fails (`status` is `ok` or `degraded`).", "HealthReport"),
+                "503": _response("A critical check fails (`status` is `fail`).", "HealthReport"),
+            },
+        }
+    },
     "/api/metrics": {
         "get": {
             "tags": ["metrics"],
@@ -170,6 +190,8 @@ _PATHS: dict[str, Any] = {
     },
 }
 
+_CHECK_KINDS = ["database", "cache", "queue", "disk", "scheduler", "mysql", "redis", "http"]
+
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -184,6 +206,40 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "status": {"type": "string", "enum": ["ok", "unavailable"]},
             "store": {"type": "string"},
+            "failing": {
+                "type": "array",
+                "description": "Readiness only: the critical checks that fail, with what is wrong.",
+                "items": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
+        },
+    },
+    "HealthReport": {
+        "type": "object",
+        "required": ["status", "checks"],
+        "properties": {
+            "status": {
+                "type": "string",
+                "enum": ["ok", "degraded", "fail"],
+                "description": "`fail`: a critical check fails; `degraded`: another check is not ok.",
+            },
+            "checks": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "kind": {"type": "string", "enum": _CHECK_KINDS},
+                        "critical": {"type": "boolean"},
+                        "status": {"type": "string", "enum": ["ok", "warn", "fail"]},
+                        "message": {"type": "string", "description": "What was found, or what is wrong."},
+                        "response_ms": {"type": ["number", "null"]},
+                        "checked_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+            },
         },
     },
     "Catalog": {

@@ -13,6 +13,7 @@ __all__ = ["LOG_LEVELS", "read_alerts", "read_incidents", "read_logs"]
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 ALERT_STATES = ("pending", "firing", "acknowledged", "resolved")
 INCIDENT_STATUSES = ("open", "investigating", "mitigated", "resolved")
+_NO_END_MS = 2**62
 _LOG_COLUMNS = ["id", "ts", "host", "source", "level", "channel", "message", "context", "request_id"]
 
 
@@ -63,7 +64,9 @@ def read_logs(
         raise ValueError("limit: must be at least 1")
     level = _check_choice("level", level, LOG_LEVELS)
     start, end = resolve_range(since, until)
-    start_ms, end_ms = to_millis(start), to_millis(end)
+    # Without an explicit end, show everything up to now and lines stamped a little ahead of this
+    # clock (another host's clock, or the current millisecond).
+    start_ms, end_ms = to_millis(start), (to_millis(end) if until is not None else _NO_END_MS)
     statement = select(*[log_entries.c[name] for name in _LOG_COLUMNS]).where(
         log_entries.c.ts >= start_ms, log_entries.c.ts < end_ms
     )

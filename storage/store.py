@@ -55,8 +55,14 @@ class Store:
         (default: this machine), ``labels`` (dict or JSON) and ``unit``. Rows already stored for the
         same series and timestamp are left as they are, so writing a batch twice is harmless.
         """
-        with write_transaction(self.engine) as conn:
-            return write_frame(conn, self._registry, frame)
+        try:
+            with write_transaction(self.engine) as conn:
+                return write_frame(conn, self._registry, frame)
+        except Exception:
+            # Series created in a transaction that rolled back do not exist: drop the cached ids
+            # (they are re-read on the next write) so no later sample points at a missing series.
+            self._registry.forget()
+            raise
 
     # -- reading --------------------------------------------------------------------------------
 

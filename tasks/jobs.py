@@ -5,13 +5,15 @@ from __future__ import annotations
 import socket
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 
 from collectors.base import Reading
 from collectors.system import SystemCollector
-from storage import Settings, Store, retention, rollups
+from storage import Settings, Store, get_settings, retention, rollups
 from storage.timeparse import utc_now
+from tasks import spool
 
 __all__ = ["collect_system", "enforce_retention", "maintain_rollups", "readings_frame"]
 
@@ -31,12 +33,18 @@ def readings_frame(readings: Sequence[Reading], at: datetime, host: str | None =
     )
 
 
-def collect_system(store: Store, collector: SystemCollector) -> int:
-    """Read this host once and store it; returns the number of samples written."""
+def collect_system(store: Store, collector: SystemCollector, spool_dir: Path | None = None) -> int:
+    """Read this host once and store it; returns the number of samples written.
+
+    Written through the spool (default: ``settings.spool_dir``): while the store is unreachable
+    the readings wait on disk and the job still succeeds (0 written); they are replayed first
+    on a later run.
+    """
     readings = collector.collect()
     if not readings:
         return 0
-    return store.write(readings_frame(readings, utc_now()))
+    frame = readings_frame(readings, utc_now())
+    return spool.write_samples(store, frame, spool_dir or get_settings().spool_dir)
 
 
 def maintain_rollups(store: Store) -> rollups.RollupReport:

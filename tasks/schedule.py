@@ -6,7 +6,7 @@ Each monitored system's job module declares its own ``job_specs(settings)``; thi
 from __future__ import annotations
 
 from storage import Settings
-from tasks import jobs
+from tasks import app_jobs, celery_jobs, health_jobs, jobs, log_jobs, mysql_jobs, redis_jobs
 from tasks.context import JobContext, JobSpec
 
 __all__ = ["JobContext", "JobSpec", "job_specs"]
@@ -17,7 +17,7 @@ def job_specs(settings: Settings) -> list[JobSpec]:
         JobSpec(
             name="vitals.collect_system",
             interval_seconds=settings.system_interval_seconds,
-            body=lambda context: jobs.collect_system(context.store, context.system),
+            body=lambda context: jobs.collect_system(context.store, context.system, settings.spool_dir),
         ),
         JobSpec(
             name="vitals.maintain_rollups",
@@ -30,4 +30,10 @@ def job_specs(settings: Settings) -> list[JobSpec]:
             body=lambda context: jobs.enforce_retention(context.store, settings),
         ),
         # Monitored systems: one line per job module, each `*module.job_specs(settings),`
+        *health_jobs.job_specs(settings),
+        *celery_jobs.job_specs(settings),
+        *redis_jobs.job_specs(settings),
+        *app_jobs.job_specs(settings),
+        *log_jobs.job_specs(settings),
+        *mysql_jobs.job_specs(settings),
     ]

@@ -33,6 +33,10 @@ class EmbeddedScheduler:
         self.failures: dict[str, int] = {job.name: 0 for job in self._jobs}
 
     @property
+    def context(self) -> JobContext:
+        return self._context
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 

@@ -31,26 +31,22 @@ PLANNED_SECTIONS = [
         "Database",
         "MySQL/MariaDB throughput, connections, InnoDB buffer pool, slow-query digests with EXPLAIN, "
         "deadlocks and replication lag",
-        "issue #3 (collectors)",
+        "a later issue; the collector already stores all of it (notebooks: storage.dbmon; charts: the "
+        "mysql.* metrics in /api/metrics)",
     ),
     PlannedSection(
         "/cache",
         "Cache",
         "Redis hit rate, memory and fragmentation, evictions, clients and keys per database, with forms "
         "to clear keys and change the eviction policy",
-        "issue #3 (collectors)",
-    ),
-    PlannedSection(
-        "/queue",
-        "Queue",
-        "Celery workers, queue lengths, task throughput, failures, retries and runtimes",
-        "issue #3 (collectors)",
+        "a later issue; the collector already stores the metrics and slow log (notebooks: "
+        "storage.cachemon; the redis.* metrics in /api/metrics)",
     ),
     PlannedSection(
         "/logs",
         "Logs",
         "tailed application and system logs with full-text search by level, channel and request id",
-        "issue #3 (collectors)",
+        "a later issue; tailed lines are already stored and searchable from notebooks (store.logs)",
     ),
     PlannedSection(
         "/alerts",

@@ -45,8 +45,8 @@ def _configuration_rows() -> list[dict[str, str]]:
             shown = "(set)" if value else "(generated, kept in the data directory)"
         elif name.endswith("_url") and value:
             shown = _mask_url(value)
-        elif name.endswith("_urls"):
-            shown = ", ".join(_mask_url(url) for url in value) or "(none)"
+        elif isinstance(value, list):  # URLs (masked), paths and check targets
+            shown = ", ".join(_mask_url(item) if "://" in item else item for item in value) or "(none)"
         else:
             shown = "(not set)" if value is None else str(value)
         rows.append({"setting": f"VITALS_{name.upper()}", "value": shown})
@@ -100,12 +100,12 @@ def _audit_rows() -> list[dict[str, Any]]:
     ]
 
 
-def _table(table_id: str, rows: list[dict[str, Any]], columns: list[str]) -> Component:
+def _table(table_id: str, rows: list[dict[str, Any]], columns: list[str], page_size: int = 15) -> Component:
     return dash_table.DataTable(  # type: ignore[attr-defined]  # generated at import time
         id=table_id,
         data=rows,
         columns=[{"name": column, "id": column} for column in columns],
-        page_size=15,
+        page_size=page_size,
         style_cell={"textAlign": "left", "fontFamily": "inherit", "fontSize": ".9rem", "padding": "4px 8px"},
         style_header={"fontWeight": "600"},
     )
@@ -154,7 +154,9 @@ def layout(**_query: str) -> html.Div:
             dbc.Card(
                 [
                     dbc.CardHeader("Configuration"),
-                    dbc.CardBody(_table("settings-config", _configuration_rows(), ["setting", "value"])),
+                    dbc.CardBody(
+                        _table("settings-config", _configuration_rows(), ["setting", "value"], page_size=100)
+                    ),
                 ],
                 className="mb-3",
             ),

@@ -79,7 +79,6 @@ def test_sections_not_built_yet_say_so(dash_duo, vitals_app):
     for path, name in (
         ("/database", "Database"),
         ("/cache", "Cache"),
-        ("/queue", "Queue"),
         ("/logs", "Logs"),
         ("/alerts", "Alerts"),
         ("/incidents", "Incidents"),

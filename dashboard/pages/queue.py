@@ -1,0 +1,203 @@
+"""Queue: the monitored Celery apps — brokers, workers, queue lengths, throughput, failures, runtimes.
+
+Everything is read from the store (``Store.latest`` for the tables, live charts for history), which
+the Celery collection job (tasks.celery_jobs) fills. A worker or broker whose newest reading is older
+than three collection intervals shows as stale/offline, never as healthy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Dash, Input, Output, html
+
+from dashboard import ids
+from dashboard.components.live_chart import ChartSpec, live_chart
+from dashboard.services import services
+from storage.timeparse import utc_now
+
+PATH = "/queue"
+NAME = "Queue"
+
+STATUS = "queue-status"
+BROKERS = "queue-brokers"
+WORKERS_TABLE = "queue-workers"
+EMPTY_STATE = "queue-empty"
+CHARTS_ROW = "queue-charts"
+
+CHARTS = [
+    ChartSpec("queue-length", "celery.queue.length", "Messages waiting per queue", "", agg="max"),
+    ChartSpec("queue-succeeded", "celery.task.succeeded", "Tasks succeeded per task", "", agg="sum"),
+    ChartSpec("queue-failed", "celery.task.failed", "Tasks failed per task", "", agg="sum"),
+    ChartSpec("queue-retried", "celery.task.retried", "Tasks retried per task", "", agg="sum"),
+    ChartSpec("queue-runtime", "celery.task.runtime_seconds", "Mean task runtime", "s"),
+    ChartSpec("queue-runtime-max", "celery.task.runtime_max_seconds", "Longest task runtime", "s", agg="max"),
+]
+
+_WORKER_COUNTS = (
+    ("Active", "celery.worker.active"),
+    ("Reserved", "celery.worker.reserved"),
+    ("Scheduled", "celery.worker.scheduled"),
+)
+# How far back the tables look: long enough to list a worker that went away, as offline.
+_LOOKBACK = "1h"
+
+
+def layout(**_query: str) -> html.Div:
+    collected = _anything_collected()
+    return html.Div(
+        [
+            html.H1("Queue", className="page-title"),
+            html.Div(id=STATUS, children=_status()),
+            dbc.Row(
+                [dbc.Col(live_chart(spec), lg=6, xxl=4, className="mb-3") for spec in CHARTS],
+                id=CHARTS_ROW,
+                style={} if collected else {"display": "none"},
+            ),
+        ]
+    )
+
+
+def register_callbacks(app: Dash) -> None:
+    app.callback(Output(STATUS, "children"), Input(ids.REFRESH_INTERVAL, "n_intervals"))(
+        lambda _ticks: _status()
+    )
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def _stale_after_seconds() -> float:
+    """Older than three collection intervals (at least 30 s) means the collector stopped."""
+    return max(30.0, 3 * services().settings.celery_interval_seconds)
+
+
+def _latest(metric: str) -> pd.DataFrame:
+    try:
+        frame = services().store.latest(metric, max_age=_LOOKBACK)
+    except ValueError:  # never collected
+        return pd.DataFrame(columns=["ts", "labels", "value"])
+    return frame
+
+
+def _anything_collected() -> bool:
+    try:
+        return not services().store.list_series(metric="celery.broker.up").empty
+    except Exception:  # a down store: the status area says so
+        return True
+
+
+def _age_seconds(ts: pd.Timestamp) -> float:
+    return max(0.0, (utc_now() - ts.to_pydatetime()).total_seconds())
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+def _status() -> Any:
+    try:
+        if not _anything_collected():
+            return _empty_state()
+        return [_brokers(), _workers_table()]
+    except Exception as exc:  # a failing store degrades this area, not the page
+        return dbc.Alert(f"Could not read the Celery data: {exc}", color="warning")
+
+
+def _empty_state() -> dbc.Alert:
+    settings = services().settings
+    configured = bool(settings.celery_broker_urls or settings.broker_url)
+    reason = (
+        "A broker is configured, but nothing has been collected from it yet: is `vitals beat` running, "
+        "with at least one `vitals worker`?"
+        if configured
+        else "No Celery app is configured."
+    )
+    return dbc.Alert(
+        [
+            html.H5("No Celery data yet", className="alert-heading"),
+            html.P(reason),
+            html.P(
+                [
+                    "Set ",
+                    html.Code("VITALS_CELERY_BROKER_URLS"),
+                    " to the broker URLs of the Celery apps to watch (comma-separated, Redis or RabbitMQ), "
+                    "or ",
+                    html.Code("VITALS_BROKER_URL"),
+                    " to watch Vitals' own workers. Workers must send task events (",
+                    html.Code("celery worker -E"),
+                    " or ",
+                    html.Code("worker_send_task_events = True"),
+                    ") for task counts and runtimes.",
+                ],
+                className="mb-0",
+            ),
+        ],
+        id=EMPTY_STATE,
+        color="secondary",
+    )
+
+
+def _brokers() -> html.Div:
+    up = _latest("celery.broker.up")
+    online = _latest("celery.workers.online")
+    online_by_broker = {
+        labels.get("broker"): value for labels, value in zip(online["labels"], online["value"], strict=True)
+    }
+    badges = []
+    for labels, value, ts in sorted(
+        zip(up["labels"], up["value"], up["ts"], strict=True), key=lambda row: str(row[0])
+    ):
+        broker = str(labels.get("broker", "?"))
+        age = _age_seconds(ts)
+        if age > _stale_after_seconds():
+            text, color = f"{broker}: no data for {age:.0f} s", "secondary"
+        elif value < 1:
+            text, color = f"{broker}: unreachable", "danger"
+        else:
+            workers = int(online_by_broker.get(broker, 0))
+            text, color = (
+                f"{broker}: {workers} worker{'s' if workers != 1 else ''} online",
+                "success" if workers else "warning",
+            )
+        badges.append(dbc.Badge(text, color=color, className="me-2 p-2"))
+    if not badges:
+        badges = [dbc.Badge(f"no broker reading in the last {_LOOKBACK}", color="secondary", className="p-2")]
+    return html.Div(badges, id=BROKERS, className="mb-3")
+
+
+def _workers_table() -> Any:
+    rows = _worker_rows()
+    if not rows:
+        return dbc.Alert("No worker answered a ping in the last hour.", color="warning", id=WORKERS_TABLE)
+    header = html.Thead(
+        html.Tr([html.Th(name) for name in ("Broker", "Worker", "Status", *(c for c, _ in _WORKER_COUNTS))])
+    )
+    body = html.Tbody([html.Tr([html.Td(cell) for cell in row]) for row in rows])
+    return dbc.Table([header, body], id=WORKERS_TABLE, size="sm", striped=True, hover=True, className="mb-3")
+
+
+def _worker_rows() -> list[list[str]]:
+    """One row per (broker, worker) seen in the lookback: status and its latest task counts."""
+    up = _latest("celery.worker.up")
+    counts = {metric: _by_worker(_latest(metric)) for _, metric in _WORKER_COUNTS}
+    rows = []
+    for labels, ts in sorted(
+        zip(up["labels"], up["ts"], strict=True),
+        key=lambda row: (row[0].get("broker", ""), row[0].get("worker", "")),
+    ):
+        key = (str(labels.get("broker", "")), str(labels.get("worker", "")))
+        age = _age_seconds(ts)
+        online = age <= _stale_after_seconds()
+        status = "online" if online else f"offline (last seen {age:.0f} s ago)"
+        values = [counts[metric].get(key) if online else None for _, metric in _WORKER_COUNTS]
+        rows.append([*key, status, *("-" if value is None else f"{value:.0f}" for value in values)])
+    return rows
+
+
+def _by_worker(frame: pd.DataFrame) -> dict[tuple[str, str], float]:
+    return {
+        (str(labels.get("broker", "")), str(labels.get("worker", ""))): float(value)
+        for labels, value in zip(frame["labels"], frame["value"], strict=True)
+    }

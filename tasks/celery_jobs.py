@@ -1,0 +1,143 @@
+"""Jobs that watch Celery: the monitored apps (collectors.celery_monitor) and the beat heartbeat.
+
+Monitored apps are ``settings.celery_broker_urls``; without them, Vitals' own broker
+(``settings.broker_url``); with neither, the Celery job is not scheduled at all. Every app is read
+in parallel, each capturing task events for most of the interval (see the collector's docstring for
+why), and everything lands as samples through the spool, so history survives restarts.
+Under ``vitals worker`` that window holds one pool process for most of each interval, so run workers
+with ``--concurrency`` 2 or more (the default); the embedded scheduler instead keeps a listener
+thread per app and its job returns after the ping/inspect/queue reads.
+
+The heartbeat job writes ``vitals.beat.heartbeat = 1`` each time the scheduler (Celery beat, or the
+embedded scheduler) gets a job executed: a heartbeat that stops ageing means beat, the broker or
+every worker is down. ``beat_age_seconds(store)`` is the read the health checks use.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+
+from collectors.base import Reading
+from collectors.celery_monitor import CeleryMonitor, CelerySnapshot
+from storage import Settings, Store
+from storage.timeparse import utc_now
+from tasks.context import JobContext, JobSpec
+from tasks.jobs import readings_frame
+from tasks.spool import write_samples
+
+__all__ = [
+    "BEAT_HEARTBEAT_JOB",
+    "BEAT_HEARTBEAT_METRIC",
+    "COLLECT_CELERY_JOB",
+    "beat_age_seconds",
+    "beat_heartbeat",
+    "capture_seconds",
+    "collect_celery",
+    "job_specs",
+    "monitored_brokers",
+]
+
+log = logging.getLogger("vitals.tasks.celery")
+
+COLLECT_CELERY_JOB = "vitals.collect_celery"
+BEAT_HEARTBEAT_JOB = "vitals.beat_heartbeat"
+BEAT_HEARTBEAT_METRIC = "vitals.beat.heartbeat"
+# Time left at the end of each interval for writing, so one run ends before the next is due.
+_CAPTURE_MARGIN_SECONDS = 1.5
+
+
+def monitored_brokers(settings: Settings) -> list[str]:
+    """Broker URLs of the Celery apps to watch: the configured ones, else Vitals' own, else none."""
+    if settings.celery_broker_urls:
+        return list(settings.celery_broker_urls)
+    return [settings.broker_url] if settings.broker_url else []
+
+
+def capture_seconds(interval_seconds: float) -> float:
+    """How long each collection listens to events: most of the interval, never under one second."""
+    return max(1.0, interval_seconds - _CAPTURE_MARGIN_SECONDS)
+
+
+def collect_celery(store: Store, monitors: Sequence[CeleryMonitor], spool_dir: Path | str) -> int:
+    """Read every monitored app at once and store the readings; returns the samples written.
+
+    Each app's series carry its broker as ``host`` (and ``broker`` label), so a series stays one
+    series whichever worker host happened to run the collection.
+    """
+    if not monitors:
+        return 0
+    with ThreadPoolExecutor(max_workers=len(monitors), thread_name_prefix="vitals-celery") as pool:
+        snapshots = list(pool.map(lambda monitor: monitor.collect(), monitors))
+    at = utc_now()  # the end of the window the counts cover
+    frames = [_frame(snapshot, at) for snapshot in snapshots if snapshot.readings]
+    if not frames:
+        return 0
+    return write_samples(store, pd.concat(frames, ignore_index=True), spool_dir)
+
+
+def _frame(snapshot: CelerySnapshot, at: pd.Timestamp | object) -> pd.DataFrame:
+    return readings_frame(snapshot.readings, at, host=snapshot.broker)  # type: ignore[arg-type]
+
+
+def beat_heartbeat(store: Store, spool_dir: Path | str) -> int:
+    """Record that the scheduler is alive (value 1 at now, from this host)."""
+    reading = Reading(BEAT_HEARTBEAT_METRIC, 1.0, {}, "")
+    return write_samples(store, readings_frame([reading], utc_now(), host=socket.gethostname()), spool_dir)
+
+
+def beat_age_seconds(store: Store, max_age: str = "30d") -> float | None:
+    """Seconds since the newest heartbeat from any host; None when there was none within ``max_age``."""
+    try:
+        latest = store.latest(BEAT_HEARTBEAT_METRIC, max_age=max_age)
+    except ValueError:
+        return None
+    if latest.empty:
+        return None
+    newest = latest["ts"].max().to_pydatetime()
+    return max(0.0, (utc_now() - newest).total_seconds())
+
+
+def _monitors(context: JobContext, settings: Settings) -> list[CeleryMonitor]:
+    # No broker of our own means the embedded scheduler: one long-lived process, where a listener
+    # thread captures every event and the job stays short (it shares one thread with every job).
+    continuous = not settings.broker_url
+    return [
+        context.keep(f"celery:{url}", lambda url=url: _new_monitor(url, settings, continuous))  # type: ignore[misc]
+        for url in monitored_brokers(settings)
+    ]
+
+
+def _new_monitor(url: str, settings: Settings, continuous: bool) -> CeleryMonitor:
+    window = 2.0 if continuous else capture_seconds(settings.celery_interval_seconds)
+    monitor = CeleryMonitor(url, capture_seconds=window)
+    if continuous:
+        monitor.listen()
+    return monitor
+
+
+def job_specs(settings: Settings) -> list[JobSpec]:
+    """The heartbeat always (any scheduler has one); Celery collection when a broker is known."""
+    specs = [
+        JobSpec(
+            name=BEAT_HEARTBEAT_JOB,
+            interval_seconds=min(settings.health_interval_seconds, settings.celery_interval_seconds),
+            body=lambda context: beat_heartbeat(context.store, settings.spool_dir),
+        )
+    ]
+    if monitored_brokers(settings):
+        specs.append(
+            JobSpec(
+                name=COLLECT_CELERY_JOB,
+                interval_seconds=settings.celery_interval_seconds,
+                body=lambda context: collect_celery(
+                    context.store, _monitors(context, settings), settings.spool_dir
+                ),
+            )
+        )
+    return specs

@@ -1,0 +1,163 @@
+"""The log tailing job, and the JSON-lines handler that makes Vitals' own logs one of its sources.
+
+Each run reads the checkpoints of this host from the store (so any process, after any restart,
+continues where the last stored batch ended), polls the tailer, and stores each file's records with
+its new checkpoint in one transaction. A batch whose checkpoint moved meanwhile (another process
+stored those lines) is dropped, not duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import re
+import socket
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from collectors.logtail import LogTailer
+from storage import Settings, Store
+from storage.logstore import load_checkpoints, store_log_batch
+from tasks.context import JobContext, JobSpec
+
+__all__ = [
+    "JsonLinesFormatter",
+    "install_own_log_handler",
+    "job_specs",
+    "own_log_path",
+    "remove_own_log_handler",
+    "tail_logs",
+]
+
+log = logging.getLogger("vitals.logs")
+
+OWN_LOG_MAX_BYTES = 10 * 1024 * 1024
+OWN_LOG_BACKUPS = 5
+# Passes over files that still have unread bytes, within one run: catch up faster than one budget
+# per interval, without letting one huge file hold the scheduler thread for long.
+MAX_PASSES_PER_RUN = 4
+# log_checkpoints.path is VARCHAR(512): a longer path could not keep a checkpoint.
+MAX_PATH_CHARS = 512
+
+
+def own_log_path(settings: Settings) -> Path:
+    """Where Vitals writes its own logs (JSON lines): always tailed, whatever ``log_paths`` says."""
+    return settings.data_dir / "logs" / "vitals.log"
+
+
+def make_tailer(settings: Settings) -> LogTailer:
+    return LogTailer(settings.log_paths, always=[str(own_log_path(settings).resolve())])
+
+
+def tail_logs(store: Store, tailer: LogTailer, host: str | None = None) -> int:
+    """Store what the tailed files gained since their stored checkpoints; returns the lines stored."""
+    host = host or socket.gethostname()
+    stored = 0
+    for _ in range(MAX_PASSES_PER_RUN):
+        checkpoints = load_checkpoints(store.engine, host)
+        more = False
+        for batch in tailer.poll(checkpoints):
+            if len(batch.path) > MAX_PATH_CHARS:
+                log.warning(
+                    "log file path longer than %d characters, not tailed: %s", MAX_PATH_CHARS, batch.path
+                )
+                continue
+            if store_log_batch(
+                store.engine, host, batch.path, batch.records, batch.previous, batch.checkpoint
+            ):
+                stored += len(batch.records)
+                more = more or batch.more
+            else:
+                log.info("log file %s was stored by another process meanwhile; skipped", batch.path)
+        if not more:
+            break
+    return stored
+
+
+def job_specs(settings: Settings) -> list[JobSpec]:
+    def body(context: JobContext) -> int:
+        return tail_logs(context.store, context.keep("logs.tailer", lambda: make_tailer(settings)))
+
+    return [JobSpec("vitals.tail_logs", settings.logs_interval_seconds, body)]
+
+
+# --- Vitals' own logs --------------------------------------------------------------------------
+
+
+# Terminal colours some libraries put in their messages (werkzeug): noise in a stored message.
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object per line, with the keys ``collectors.logparse`` reads back."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": _ANSI_ESCAPE.sub("", record.getMessage()),
+            "process": record.process,
+            "thread": record.threadName,
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id is not None:
+            entry["request_id"] = str(request_id)
+        if record.exc_info:
+            entry["exc_info"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        return json.dumps(entry, default=str)
+
+
+# The handler installed in this process (None until install_own_log_handler runs).
+_own_handler: logging.Handler | None = None
+
+
+def install_own_log_handler(settings: Settings, level: int = logging.INFO) -> Path:
+    """Write this process's logs as JSON lines to ``data_dir/logs/vitals.log`` (rotated by size).
+
+    Installed on the root logger once per process (a second call is a no-op). Celery workers
+    replace the root logger's handlers when they set up logging, so the handler is added back then.
+    """
+    global _own_handler
+    path = own_log_path(settings).resolve()
+    if _own_handler is not None:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=OWN_LOG_MAX_BYTES, backupCount=OWN_LOG_BACKUPS, encoding="utf-8"
+    )
+    handler.setLevel(level)
+    handler.setFormatter(JsonLinesFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > level or root.level == logging.NOTSET:
+        root.setLevel(level)
+    _own_handler = handler
+    _keep_under_celery()
+    return path
+
+
+def remove_own_log_handler() -> None:
+    """Undo ``install_own_log_handler`` (tests; a process normally keeps it until exit)."""
+    global _own_handler
+    if _own_handler is not None:
+        logging.getLogger().removeHandler(_own_handler)
+        _own_handler.close()
+        _own_handler = None
+
+
+def _add_back(logger: logging.Logger | None = None, **_kwargs: object) -> None:
+    target = logger or logging.getLogger()
+    if _own_handler is not None and _own_handler not in target.handlers:
+        target.addHandler(_own_handler)
+
+
+def _keep_under_celery() -> None:
+    try:
+        from celery.signals import after_setup_logger
+    except ImportError:  # pragma: no cover - celery is a dependency; embedded mode works without it
+        return
+    after_setup_logger.connect(_add_back, weak=False, dispatch_uid="vitals.own_log_handler")
