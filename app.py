@@ -156,7 +156,17 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     _require_broker(settings)
     from tasks.celery_app import celery_app
 
-    argv = ["worker", "--loglevel", args.loglevel, "--concurrency", str(args.concurrency)]
+    # Gossip would make every worker consume every task event on the broker (events are on for the
+    # Queue page); Vitals uses neither gossip nor mingle.
+    argv = [
+        "worker",
+        "--loglevel",
+        args.loglevel,
+        "--concurrency",
+        str(args.concurrency),
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if args.queues:  # e.g. one worker per monitored host consuming only "collect"
         argv += ["--queues", args.queues]
     celery_app.worker_main(argv)

@@ -43,13 +43,20 @@ def numeric_frame(
     back as NaN in float columns; integer columns must not hold NULLs.
     """
     if conn.dialect.name != "mysql":
-        rows = conn.execute(text(sql), dict(params)).all()
-        values = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
-        # numpy turns None into NaN for float columns.
+        result = conn.execute(text(sql), dict(params))
+        try:
+            # Straight from the DBAPI cursor: a SQLAlchemy Row per sample costs ~5x the query.
+            rows = result.cursor.fetchall() if result.cursor is not None else []
+        finally:
+            result.close()
+        if not rows:
+            return _parse(None, columns, dtypes)
+        # One C-level conversion of all rows (None -> NaN); integers up to 2**53 (epoch ms) are exact.
+        table = np.array(rows, dtype="float64").reshape(len(rows), len(columns))
         return pd.DataFrame(
             {
-                name: np.array(col, dtype=dtype)
-                for name, col, dtype in zip(columns, values, dtypes, strict=True)
+                name: table[:, i].astype(dtype)
+                for i, (name, dtype) in enumerate(zip(columns, dtypes, strict=True))
             }
         )
     fields = ", ".join(f"IFNULL(q.{name}, '')" for name in columns)
