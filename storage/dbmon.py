@@ -269,12 +269,7 @@ def top_digests(
     start, end = resolve_range(since, until)
     where = query_digests.c.target == target
     with engine.connect() as conn:
-        deltas = _intervals(
-            _snapshots(conn, where, to_millis(start), to_millis(end)),
-            _first_seen_ms(conn, where),
-            to_millis(start),
-        )
-        totals = _summarize(deltas)
+        totals = _summarize(_deltas(conn, where, to_millis(start), to_millis(end)))
         details = _digest_details(conn, totals.index.tolist())
     frame = details.join(totals, how="inner").reset_index()
     frame = frame.sort_values(DIGEST_ORDER[by], ascending=False, kind="stable").head(limit)
@@ -361,19 +356,19 @@ def _digest_details(conn: Connection, ids: list[int]) -> pd.DataFrame:
     return frame.set_index("digest_id")
 
 
+def _deltas(conn: Connection, where: Any, start_ms: int, end_ms: int) -> pd.DataFrame:
+    """Per-interval deltas of the digests matching ``where`` between two instants."""
+    return _intervals(_snapshots(conn, where, start_ms, end_ms), _first_seen_ms(conn, where), start_ms)
+
+
 def digest_history(
     engine: Engine, digest_id: int, since: TimeInput = "24h", until: TimeInput = None
 ) -> pd.DataFrame:
     """One digest per collection interval: ts (UTC), exec_count, total/avg latency, max_latency_ms
     (cumulative), rows_examined, rows_sent, interval_seconds. The base for latency trends and p95s."""
     start, end = resolve_range(since, until)
-    where = query_digests.c.id == digest_id
     with engine.connect() as conn:
-        deltas = _intervals(
-            _snapshots(conn, where, to_millis(start), to_millis(end)),
-            _first_seen_ms(conn, where),
-            to_millis(start),
-        )
+        deltas = _deltas(conn, query_digests.c.id == digest_id, to_millis(start), to_millis(end))
     frame = pd.DataFrame(
         {
             "ts": pd.to_datetime(deltas["ts"].astype("int64"), unit="ms", utc=True),
