@@ -9,6 +9,7 @@ absent service is a failure.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 import storage
+from tests.support import PrivateRedis, unavailable
 
 DEFAULT_MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 DIALECTS = ("sqlite", "mysql")
@@ -51,9 +53,7 @@ def mysql_url() -> str:
         engine.dispose()
     if problem is not None:
         reason = f"MariaDB not reachable at {_shown(url)}: {problem}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(f"{reason} (set VITALS_TEST_MYSQL_URL to point the MySQL tests at a server)")
+        unavailable(f"{reason} (set VITALS_TEST_MYSQL_URL to point the MySQL tests at a server)")
     return url.render_as_string(hide_password=False)
 
 
@@ -105,3 +105,22 @@ def _make_mysql_store(server: URL, migrate: bool, cleanups: list[Callable[[], No
 def store(request: pytest.FixtureRequest, make_store: MakeStore) -> storage.Store:
     """A fresh, migrated, empty store; each test using it runs on SQLite and on MariaDB."""
     return make_store(request.param)
+
+
+@pytest.fixture
+def private_redis() -> Iterator[Callable[..., PrivateRedis]]:
+    """``private_redis(*server_args)`` starts a redis-server of this test's own; killed afterwards."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        unavailable("redis-server is not installed (apt-get install redis-server)")
+    servers: list[PrivateRedis] = []
+
+    def start(*args: str) -> PrivateRedis:
+        server = PrivateRedis(binary or "", *args)
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

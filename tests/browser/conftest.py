@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from selenium.webdriver.common.by import By
 import storage
 from app import create_app
 from storage.users import create_user
+from tests.support import unavailable
 
 PASSWORD = "correct-horse-battery"
 USERS = {"ada": "admin", "otto": "operator", "vera": "viewer"}
@@ -28,9 +28,7 @@ def _browser_available() -> None:
     reason = (
         "Chromium and chromedriver are needed for browser tests (apt-get install chromium chromium-driver)"
     )
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
+    unavailable(reason)
 
 
 def _seed_history(store: storage.Store) -> None:

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import redis
 from celery import Celery
 from kombu import Connection, Exchange, Producer, Queue
 
@@ -28,10 +27,10 @@ import storage
 from collectors.celery_monitor import CeleryMonitor, CelerySnapshot, TaskStats, broker_name
 from tasks.celery_jobs import beat_age_seconds, beat_heartbeat, collect_celery, job_specs, monitored_brokers
 from tasks.context import JobContext
+from tests.support import claim_redis_db, unavailable
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 WORKER_DB, BACKLOG_DB = 12, 13
-CLAIM_KEY = "vitals:test:claimed-by"  # the same key test_celery_worker.py claims its database with
 RABBIT_URL = os.environ.get("VITALS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 BOOT_TIMEOUT_SECONDS = 20
 
@@ -62,36 +61,14 @@ MONITORED_APP = textwrap.dedent(
 )
 
 
-def _service_missing(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
-def _claim_redis_db(db: int) -> Iterator[str]:
-    try:
-        redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_connect_timeout=3).ping()
-    except redis.RedisError as exc:
-        _service_missing(f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT}: {exc}")
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
-    if not client.set(CLAIM_KEY, uuid.uuid4().hex, nx=True, ex=600):
-        pytest.fail(f"Redis database {db} is claimed by another test run ({CLAIM_KEY})")
-    for key in client.scan_iter():
-        if key != CLAIM_KEY.encode():
-            client.delete(key)
-    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
-    client.flushdb()
-    client.close()
-
-
 @pytest.fixture(scope="module")
 def worker_broker() -> Iterator[str]:
-    yield from _claim_redis_db(WORKER_DB)
+    yield from claim_redis_db([WORKER_DB], "the Celery monitor tests need a real broker")
 
 
 @pytest.fixture
 def backlog_broker() -> Iterator[str]:
-    yield from _claim_redis_db(BACKLOG_DB)
+    yield from claim_redis_db([BACKLOG_DB], "the Celery monitor tests need a real broker")
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +217,7 @@ def rabbit_url() -> str:
         with Connection(RABBIT_URL, connect_timeout=3) as conn:
             conn.ensure_connection(max_retries=1)
     except Exception as exc:
-        _service_missing(f"RabbitMQ not reachable at {broker_name(RABBIT_URL)}: {exc}")
+        unavailable(f"RabbitMQ not reachable at {broker_name(RABBIT_URL)}: {exc}")
     return RABBIT_URL
 
 

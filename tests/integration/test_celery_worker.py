@@ -11,23 +11,21 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import redis
 from celery import Celery
 
 import storage
+from tests.support import claim_redis_db
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 # Redis databases this test may claim (one per concurrent run, so two runs never share a queue).
 REDIS_DBS = range(9, 16)
-CLAIM_KEY = "vitals:test:claimed-by"
 INTERVAL_SECONDS = 1
 BOOT_TIMEOUT_SECONDS = 30
 ROWS_TIMEOUT_SECONDS = 30
@@ -85,26 +83,7 @@ def start(args: list[str], env: dict[str, str], log_path: Path) -> Started:
 @pytest.fixture(scope="module")
 def broker_url() -> Iterator[str]:
     """A Redis database of our own on the local server, emptied before and after."""
-    try:
-        redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_connect_timeout=3).ping()
-    except redis.RedisError as exc:
-        reason = f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT}: {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(f"{reason} (the Celery worker tests need a real broker)")
-    token = uuid.uuid4().hex
-    for db in REDIS_DBS:
-        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
-        if client.set(CLAIM_KEY, token, nx=True, ex=600):
-            break
-    else:
-        pytest.fail(f"Redis databases {REDIS_DBS.start}-{REDIS_DBS.stop - 1} are all claimed by other runs")
-    for key in client.scan_iter():
-        if key != CLAIM_KEY.encode():
-            client.delete(key)
-    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
-    client.flushdb()
-    client.close()
+    yield from claim_redis_db(REDIS_DBS, "the Celery worker tests need a real broker")
 
 
 @pytest.fixture(scope="module")

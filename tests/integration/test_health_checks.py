@@ -7,9 +7,6 @@ critical failure and never show a password from a configured URL.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -34,19 +31,7 @@ from storage.health import health_history, latest_health
 from tasks.health_jobs import run_checks
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on (bound and released at once)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support import PrivateRedis, free_port
 
 
 def settings_for(tmp_path: Path, **overrides: object) -> storage.Settings:
@@ -83,44 +68,6 @@ def http_base() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[Callable[..., int]]:
-    """``private_redis(*args)`` starts a redis-server of this test's own on a free port; killed after."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        _unavailable("redis-server is not installed (apt-get install redis-server)")
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(*args: str) -> int:
-        port = free_port()
-        command = [
-            str(binary),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        process = subprocess.Popen([*command, "--dir", str(tmp_path), *args], stdout=subprocess.DEVNULL)
-        started.append(process)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return port
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start on port {port}")
-
-    yield start
-    for process in started:
-        process.kill()
-        process.wait(5)
 
 
 @pytest.fixture
@@ -188,8 +135,8 @@ def test_mysql_with_the_privilege_is_ok(mysql_url: str, mysql_user: tuple[str, s
 # --- Redis --------------------------------------------------------------------------------------
 
 
-def test_redis_wrong_and_missing_password(private_redis: Callable[..., int]) -> None:
-    port = private_redis("--requirepass", "Redis-Right-7")
+def test_redis_wrong_and_missing_password(private_redis: Callable[..., PrivateRedis]) -> None:
+    port = private_redis("--requirepass", "Redis-Right-7").port
     wrong = probe_redis(f"redis://:Redis-Wrong-7@127.0.0.1:{port}/0")
     assert wrong.status == FAIL
     assert wrong.message.startswith("authentication failed: wrong user name or password")
@@ -404,9 +351,9 @@ def test_health_without_recent_results_runs_the_checks_once(store: storage.Store
 
 
 def test_queue_without_workers_fails_and_with_one_is_ok(
-    private_redis: Callable[..., int], tmp_path: Path
+    private_redis: Callable[..., PrivateRedis], tmp_path: Path
 ) -> None:
-    port = private_redis()
+    port = private_redis().port
     broker = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(broker)
     client.lpush("celery", "a", "b", "c")

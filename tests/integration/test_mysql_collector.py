@@ -6,8 +6,6 @@ databases a test creates are dropped again, since other suites use the same serv
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 import uuid
@@ -31,18 +29,12 @@ from storage import dbmon
 from storage.timeparse import utc_now
 from tasks import mysql_jobs
 from tasks.context import JobContext
+from tests.support import free_port, unavailable
 
 TARGET = "local"
 SLEEP_SECONDS = 0.3
 
-
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def _fail_or_skip(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture
@@ -98,12 +90,6 @@ def _cycle(collector: MySQLCollector, store: storage.Store, tmp_path: Any) -> my
     return mysql_jobs.store_collection(store, collector.collect(), utc_now(), tmp_path / "spool")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # --- probes --------------------------------------------------------------------------------------
 
 
@@ -130,7 +116,7 @@ def test_wrong_password_says_access_denied(server: dict[str, Any]) -> None:
 
 
 def test_unreachable_port_says_unreachable(server: dict[str, Any]) -> None:
-    port = _free_port()
+    port = free_port()
     found = probe(f"mysql://root@127.0.0.1:{port}/", timeout_s=2)
 
     assert not found.ok
@@ -143,7 +129,7 @@ def test_unreachable_port_says_unreachable(server: dict[str, Any]) -> None:
 def test_down_target_is_an_error_in_the_job_report_not_an_exception(
     target_url: str, sqlite_store: storage.Store, tmp_path: Any
 ) -> None:
-    down = f"mysql://root@127.0.0.1:{_free_port()}/?name=down"
+    down = f"mysql://root@127.0.0.1:{free_port()}/?name=down"
     context = JobContext(store=sqlite_store)
 
     reports = mysql_jobs.collect_mysql(context, [down, target_url], tmp_path / "spool")
@@ -228,7 +214,7 @@ def test_slow_query_appears_as_a_digest_via_performance_schema(
 ) -> None:
     source = digest_source(target_url)
     if source.source != "performance_schema":
-        _fail_or_skip(f"performance_schema digests unavailable on the test server: {source.message}")
+        unavailable(f"performance_schema digests unavailable on the test server: {source.message}")
     # The suite's throw-away schemas fill the digest table's 5,000 slots, and a full table drops new
     # digests silently: start from an empty summary so this statement gets one.
     _run(server, "TRUNCATE TABLE performance_schema.events_statements_summary_by_digest")

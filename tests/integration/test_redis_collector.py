@@ -7,10 +7,6 @@ the only place CONFIG SET is allowed). On the shared server only db 10 is touche
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,86 +22,9 @@ from storage import Store, cachemon, load_settings
 from storage.engine import create_store_engine
 from tasks.context import JobContext
 from tasks.redis_jobs import job_specs, store_collection
+from tests.support import PrivateRedis, free_port, unavailable
 
 SHARED_URL = "redis://127.0.0.1:6379/10"
-START_TIMEOUT_SECONDS = 5.0
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class PrivateRedis:
-    """A throw-away redis-server on a free port; restartable on the same port."""
-
-    def __init__(self, binary: str, *args: str) -> None:
-        self.binary, self.args, self.port = binary, args, free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        command = [
-            self.binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        self.process = subprocess.Popen(
-            [*command, "--daemonize", "no", *self.args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=5)
-        self.process = None
-
-    def client(self, **kwargs: object) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True, **kwargs)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def private_redis() -> Iterator[Callable[..., PrivateRedis]]:
-    """``private_redis(*server_args)`` starts a redis-server of this test's own; killed afterwards."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        _unavailable("redis-server is not installed (apt-get install redis-server)")
-    servers: list[PrivateRedis] = []
-
-    def start(*args: str) -> PrivateRedis:
-        server = PrivateRedis(binary or "", *args)
-        servers.append(server)
-        server.start()
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 @pytest.fixture
@@ -114,7 +33,7 @@ def shared_db10() -> Iterator[redis.Redis]:
     try:
         client.ping()
     except redis.RedisError as exc:
-        _unavailable(f"Redis not reachable at {SHARED_URL}: {exc}")
+        unavailable(f"Redis not reachable at {SHARED_URL}: {exc}")
     yield client
     for key in client.scan_iter("vitals-test-redis:*"):
         client.delete(key)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -27,24 +26,12 @@ from collectors.system import SystemCollector
 from storage import writes as storage_writes
 from tasks import jobs
 from tasks.jobs import collect_system
+from tests.support import free_port, unavailable
 
 STARTUP_TIMEOUT_SECONDS = 30.0
 # Cycle 1 stores; cycle 2 is cut by the kill in the middle of its INSERT; 3-4 run with the store down;
 # cycle 5 runs after the restart.
 CYCLES_DOWN = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
 
 
 class PrivateMariaDB:
@@ -53,7 +40,7 @@ class PrivateMariaDB:
     def __init__(self) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="vitals-outage-"))
         self.datadir = self.base / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self._as_root = os.geteuid() == 0  # mariadbd refuses root without --user=mysql
 
@@ -130,7 +117,7 @@ class PrivateMariaDB:
 def private_mariadb() -> Iterator[PrivateMariaDB]:
     """A private server for this module; about 1.5 s to install and start (module-scoped)."""
     if not (shutil.which("mariadbd") and shutil.which("mariadb-install-db")):
-        _unavailable("mariadbd / mariadb-install-db not installed (apt install mariadb-server)")
+        unavailable("mariadbd / mariadb-install-db not installed (apt install mariadb-server)")
     server = PrivateMariaDB()
     started = time.monotonic()
     try:
@@ -140,7 +127,7 @@ def private_mariadb() -> Iterator[PrivateMariaDB]:
             conn.cursor().execute("CREATE DATABASE vitals CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     except (OSError, subprocess.SubprocessError, RuntimeError, pymysql.MySQLError) as exc:
         server.cleanup()
-        _unavailable(f"could not start a private MariaDB server: {exc}")
+        unavailable(f"could not start a private MariaDB server: {exc}")
     print(f"private MariaDB ready in {time.monotonic() - started:.2f} s")  # shown with -s
     yield server
     server.cleanup()

@@ -1,0 +1,100 @@
+"""Helpers the test modules share: the skip-or-fail rule, free ports, private servers, Redis dbs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+
+import pytest
+import redis
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+# Tests that need a Redis database of their own mark it with this key so runs never share one.
+CLAIM_KEY = "vitals:test:claimed-by"
+START_TIMEOUT_SECONDS = 5.0
+
+
+def unavailable(reason: str) -> None:
+    """A needed service or tool is missing: skip with the reason locally, fail under CI=true."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on (bound and released at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PrivateRedis:
+    """A throw-away redis-server on a free port, for tests that change its config; restartable."""
+
+    def __init__(self, binary: str, *args: str) -> None:
+        self.binary, self.args, self.port = binary, args, free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        self.process = subprocess.Popen(
+            [*command, "--daemonize", "no", *self.args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        self.process = None
+
+    def client(self, **kwargs: object) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True, **kwargs)  # type: ignore[arg-type]
+
+
+def claim_redis_db(databases: Iterable[int], needed_by: str) -> Iterator[str]:
+    """Claim the first free database of ``databases`` on the local Redis; emptied before and after."""
+    try:
+        redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        unavailable(f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT}: {exc} ({needed_by})")
+    token = uuid.uuid4().hex
+    candidates = list(databases)
+    for db in candidates:
+        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
+        if client.set(CLAIM_KEY, token, nx=True, ex=600):
+            break
+        client.close()
+    else:
+        pytest.fail(f"Redis databases {candidates} are all claimed by other test runs ({CLAIM_KEY})")
+    for key in client.scan_iter():
+        if key != CLAIM_KEY.encode():
+            client.delete(key)
+    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
+    client.flushdb()
+    client.close()
