@@ -36,7 +36,7 @@ from sqlalchemy import Connection
 from storage.rollups import mark_dirty
 from storage.series import SeriesKey, SeriesRegistry, canonical_labels
 
-__all__ = ["REQUIRED_COLUMNS", "prepare_samples", "write_frame"]
+__all__ = ["REQUIRED_COLUMNS", "epoch_millis", "prepare_samples", "write_frame"]
 
 REQUIRED_COLUMNS = ("ts", "metric", "value")
 OPTIONAL_COLUMNS = ("host", "labels", "unit")
@@ -57,7 +57,7 @@ _ROWS_PER_EXECUTE = 50_000  # generic fallback (other MySQL drivers)
 _SQLITE_ROWS_PER_SERIES_BLOCK = 1_000
 
 
-def _millis(ts: pd.Series) -> np.ndarray:
+def epoch_millis(ts: pd.Series) -> np.ndarray:
     """Epoch milliseconds from datetimes (naive = UTC), ISO strings, or integers already in ms."""
     if pd.api.types.is_integer_dtype(ts):
         return ts.to_numpy(dtype="int64")
@@ -135,7 +135,7 @@ def prepare_samples(frame: pd.DataFrame) -> tuple[list[SeriesKey], np.ndarray, n
     if not keep.all():
         frame = frame.loc[keep]
         values = values[keep]
-    ts = _millis(frame["ts"])
+    ts = epoch_millis(frame["ts"])
     n = len(frame)
 
     metric_codes, metrics = _factorize_text(frame["metric"])

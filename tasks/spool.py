@@ -51,7 +51,7 @@ from sqlalchemy import exc as sa_exc
 
 from storage import Store
 from storage.series import canonical_labels
-from storage.writes import REQUIRED_COLUMNS
+from storage.writes import REQUIRED_COLUMNS, epoch_millis
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -373,7 +373,8 @@ def _to_table(frame: pd.DataFrame) -> pa.Table:
         for value in labels.tolist()
     ]
     columns = {
-        "ts": _millis(frame["ts"]),
+        # Exactly as the store would compute them (naive datetimes are UTC).
+        "ts": pa.array(epoch_millis(frame["ts"])),
         "metric": frame["metric"].astype(str).tolist(),
         "host": frame["host"].astype(str).tolist() if "host" in frame else [socket.gethostname()] * n,
         "labels": label_texts,
@@ -381,21 +382,6 @@ def _to_table(frame: pd.DataFrame) -> pa.Table:
         "value": pd.to_numeric(frame["value"], errors="coerce").to_numpy(dtype="float64"),
     }
     return pa.Table.from_pydict(columns, schema=_SCHEMA)
-
-
-def _millis(ts: pd.Series) -> pa.Array:
-    """Epoch milliseconds, exactly as the store would compute them (naive datetimes are UTC)."""
-    if pd.api.types.is_integer_dtype(ts):
-        return pa.array(ts.to_numpy(dtype="int64"))
-    if pd.api.types.is_float_dtype(ts) and not ts.isna().any():
-        return pa.array(ts.to_numpy(dtype="float64").round().astype("int64"))
-    try:
-        stamps = pd.to_datetime(ts, utc=True)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"ts: cannot read as timestamps ({exc})") from None
-    if stamps.isna().any():
-        raise ValueError(f"ts: {int(stamps.isna().sum())} missing timestamp(s)")
-    return pa.array(stamps.dt.as_unit("ms").astype("int64").to_numpy())
 
 
 def _read_file(path: Path) -> pd.DataFrame:
