@@ -72,6 +72,10 @@ def find_series(
     return frame.reset_index(drop=True)
 
 
+def metric_exists(conn: Connection, metric: str) -> bool:
+    return conn.execute(select(series.c.id).where(series.c.metric == metric).limit(1)).first() is not None
+
+
 def unknown_metric_error(conn: Connection, metric: str) -> ValueError:
     names = list(conn.execute(select(series.c.metric).distinct()).scalars())
     close = difflib.get_close_matches(metric, names, n=1, cutoff=0.5)

@@ -108,7 +108,8 @@ class Store:
         with self.engine.connect() as conn:
             found = reads.find_series(conn, metric=name, host=host, labels=labels)
             if found.empty:
-                if name not in self.metric_names():
+                # No series at all (no filters) means an unknown metric; with filters, look once.
+                if (host is None and not labels) or not reads.metric_exists(conn, name):
                     raise reads.unknown_metric_error(conn, name)
                 return _empty_frame(aggs)
             data = reads.bucketed(conn, found["id"].tolist(), to_millis(start), to_millis(end), step_ms, aggs)
