@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-__all__ = ["empty_figure", "line_figure", "trace_name"]
+__all__ = ["empty_figure", "gap_threshold_ms", "line_figure", "series_xy", "trace_name"]
 
 _LAYOUT: dict[str, Any] = {
     "template": "plotly_white",
@@ -33,20 +33,55 @@ def _axis_layout(since: datetime, until: datetime, unit: str) -> dict[str, Any]:
     return {"xaxis": {"range": [since, until], "type": "date"}, "yaxis": yaxis}
 
 
+def gap_threshold_ms(frame: pd.DataFrame) -> int:
+    """Points further apart than this are not joined: three times the usual spacing of the data."""
+    # The 90th percentile, not the median: after the collection interval changes, older points are
+    # further apart than newer ones, and neither should be cut.
+    spacing = frame.groupby("series_id")["ts"].diff().dropna()
+    return int(spacing.quantile(0.9).total_seconds() * 1000 * 3) if not spacing.empty else 0
+
+
+def series_xy(
+    rows: pd.DataFrame, column: str, gap_ms: int, after_ms: int | None = None
+) -> tuple[list[Any], list[Any]]:
+    """x (ISO UTC) and y of one series, with a None wherever data is missing, so the line breaks.
+
+    A stopped collector must look like a gap, not like a straight line between two readings.
+    ``after_ms`` is the last point already drawn, when these points are appended to it.
+    """
+    ms = rows["ts"].dt.as_unit("ms").astype("int64").to_numpy()
+    x_all = rows["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").tolist()
+    y_all = rows[column].tolist()
+    x: list[Any] = []
+    y: list[Any] = []
+    previous = after_ms
+    for stamp, label, value in zip(ms, x_all, y_all, strict=True):
+        if gap_ms and previous is not None and stamp - previous > gap_ms:
+            x.append(None)
+            y.append(None)
+        x.append(label)
+        y.append(value)
+        previous = int(stamp)
+    return x, y
+
+
 def line_figure(
     frame: pd.DataFrame, value_column: str, since: datetime, until: datetime, unit: str, fallback_name: str
 ) -> tuple[go.Figure, list[int]]:
     """One line per series; returns the figure and the series ids in trace order (for later patches)."""
+    gap_ms = gap_threshold_ms(frame)
     figure = go.Figure(layout={**_LAYOUT, **_axis_layout(since, until, unit)})
     order: list[int] = []
     many_hosts = frame["host"].nunique() > 1 if not frame.empty else False
     for series_id, rows in frame.groupby("series_id", sort=True):
         first = rows.iloc[0]
+        x, y = series_xy(rows, value_column, gap_ms)
         figure.add_trace(
             go.Scatter(
-                x=rows["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").tolist(),
-                y=rows[value_column].tolist(),
+                x=x,
+                y=y,
                 mode="lines",
+                connectgaps=False,
                 name=trace_name(first["labels"], first["host"], many_hosts, fallback_name),
                 hovertemplate=f"%{{y:.4~g}} {unit}<extra>%{{fullData.name}}</extra>",
             )

@@ -14,7 +14,7 @@ import dash_bootstrap_components as dbc
 from dash import MATCH, Dash, Input, Output, Patch, State, ctx, dcc, html, no_update
 
 from dashboard import ids
-from dashboard.figures import empty_figure, line_figure
+from dashboard.figures import empty_figure, gap_threshold_ms, line_figure, series_xy
 from dashboard.services import services
 from dashboard.timerange import resolve_range_choice
 from storage.export import iter_csv, prepare_export
@@ -149,7 +149,12 @@ def _redraw(
     if frame is None or frame.empty:
         return empty_figure("No data in this time range"), {**base_state, "last_bucket": None}, "No data"
     figure, order = line_figure(frame, spec.agg, since, until, spec.unit, spec.title)
-    new_state = {**base_state, "series": order, "last_bucket": to_millis(frame["ts"].max())}
+    new_state = {
+        **base_state,
+        "series": order,
+        "last_bucket": to_millis(frame["ts"].max()),
+        "gap_ms": gap_threshold_ms(frame),
+    }
     return figure, new_state, _status(frame, step_ms)
 
 
@@ -171,8 +176,9 @@ def _append(
         return _redraw(spec, state, state["window"], step_ms, since, until, until_ms)
     for series_id, rows in frame.groupby("series_id", sort=True):
         trace = patch["data"][known.index(int(series_id))]
-        trace["x"].extend(rows["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").tolist())
-        trace["y"].extend(rows[spec.agg].tolist())
+        x, y = series_xy(rows, spec.agg, state.get("gap_ms", 0), after_ms=state["last_bucket"])
+        trace["x"].extend(x)
+        trace["y"].extend(y)
     new_state = {**state, "ticks": state["ticks"] + 1, "last_bucket": to_millis(frame["ts"].max())}
     return patch, new_state, _status(frame, step_ms)
 
