@@ -9,7 +9,14 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-__all__ = ["empty_figure", "gap_threshold_ms", "line_figure", "series_xy", "trace_name"]
+__all__ = [
+    "add_threshold_bands",
+    "empty_figure",
+    "gap_threshold_ms",
+    "line_figure",
+    "series_xy",
+    "trace_name",
+]
 
 _LAYOUT: dict[str, Any] = {
     "template": "plotly_white",
@@ -90,6 +97,35 @@ def line_figure(
     if len(order) == 1:
         figure.update_layout(showlegend=False)
     return figure, order
+
+
+WARNING_COLOUR = "rgba(255, 193, 7, 0.12)"
+CRITICAL_COLOUR = "rgba(220, 53, 69, 0.10)"
+
+
+def add_threshold_bands(figure: go.Figure, thresholds: tuple[float, float], low_is_bad: bool = False) -> None:
+    """Shade the warning and critical zones and draw their lines, e.g. 70 % and 90 % utilization.
+
+    With ``low_is_bad`` (a hit rate) the zones lie below the thresholds: warning under the first,
+    critical under the second. Above the thresholds, the critical zone reaches one band-width past its
+    threshold: a shape counts in the axis' autorange, so a longer one would squash the data.
+    """
+    warning, critical = thresholds
+    if low_is_bad:
+        zones = [(critical, warning, WARNING_COLOUR), (min(0.0, critical), critical, CRITICAL_COLOUR)]
+    else:
+        far = critical + max(critical - warning, abs(critical) * 0.1, 1.0)
+        zones = [(warning, critical, WARNING_COLOUR), (critical, far, CRITICAL_COLOUR)]
+    for low, high, colour in zones:
+        figure.add_hrect(y0=low, y1=high, fillcolor=colour, line_width=0, layer="below")
+    for value, colour, name in ((warning, "#ffc107", "warning"), (critical, "#dc3545", "critical")):
+        figure.add_hline(
+            y=value,
+            line={"color": colour, "dash": "dash", "width": 1},
+            annotation_text=f"{name} {value:g}",
+            annotation_position="top left",
+            annotation_font={"size": 10, "color": colour},
+        )
 
 
 def empty_figure(message: str) -> go.Figure:

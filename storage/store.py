@@ -9,9 +9,14 @@ from datetime import timedelta
 import pandas as pd
 from sqlalchemy import Engine
 
-from storage import analytics, events, reads
+from storage import analytics, reads
+from storage.alerts import AlertsSection
+from storage.cache import CacheSection
+from storage.database import DatabaseSection
 from storage.engine import create_store_engine, write_transaction
 from storage.export import ExportResult, export_metrics
+from storage.incidents import IncidentsSection
+from storage.logs import LogsSection
 from storage.migrate import upgrade
 from storage.series import SeriesRegistry
 from storage.settings import get_settings
@@ -30,6 +35,12 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._registry = SeriesRegistry()
+        # One facade per section, the same name as the section in every layer (docs/notebook.md).
+        self.database = DatabaseSection(engine)
+        self.cache = CacheSection(engine)
+        self.logs = LogsSection(engine)
+        self.alerts = AlertsSection(engine)
+        self.incidents = IncidentsSection(engine)
 
     def __repr__(self) -> str:
         return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -126,31 +137,6 @@ class Store:
                 return _empty_frame(("value",))
             data = reads.latest_values(conn, found["id"].tolist(), not_before)
         return _tidy(data, found, ("value",))
-
-    # -- events ---------------------------------------------------------------------------------
-
-    def logs(
-        self,
-        query: str | None = None,
-        level: str | None = None,
-        since: TimeInput = "24h",
-        until: TimeInput = None,
-        host: str | None = None,
-        source: str | None = None,
-        request_id: str | None = None,
-        limit: int = 1000,
-    ) -> pd.DataFrame:
-        """Log entries, newest first: full-text ``query`` (every word must appear), ``level`` as a minimum
-        (``"warning"`` also returns errors), and exact host, source and request id filters."""
-        return events.read_logs(self.engine, query, level, since, until, host, source, request_id, limit)
-
-    def alerts(self, state: str | None = None, since: TimeInput = "30d") -> pd.DataFrame:
-        """Alerts started in the window (pending, firing, acknowledged or resolved), newest first."""
-        return events.read_alerts(self.engine, state, since)
-
-    def incidents(self, status: str | None = None, since: TimeInput = "90d") -> pd.DataFrame:
-        """Incidents opened in the window (open, investigating, mitigated or resolved), newest first."""
-        return events.read_incidents(self.engine, status, since)
 
     # -- analytics (the maths is in storage.analytics; these fetch the data for it) -------------
 

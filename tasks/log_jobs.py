@@ -20,7 +20,7 @@ from typing import Any
 
 from collectors.logtail import LogTailer
 from storage import Settings, Store
-from storage.logstore import load_checkpoints, store_log_batch
+from storage.logs import load_checkpoints, store_log_batch
 from tasks.context import JobContext, JobSpec
 
 __all__ = [

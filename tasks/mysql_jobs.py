@@ -10,7 +10,8 @@ from functools import partial
 from pathlib import Path
 
 from collectors.mysql import MySQLCollection, MySQLCollector, explain, parse_target
-from storage import Settings, Store, dbmon
+from storage import Settings, Store
+from storage import database as dbstore
 from storage.timeparse import utc_now
 from tasks import spool
 from tasks.context import JobContext, JobSpec
@@ -80,14 +81,14 @@ def store_collection(
 
 
 def _store_events(store: Store, collection: MySQLCollection, at: datetime) -> tuple[int, bool]:
-    digests = dbmon.write_digests(
+    digests = dbstore.write_digests(
         store.engine, collection.target, [asdict(d) for d in collection.digests], at
     )
     new_deadlock = False
     if collection.deadlock is not None:
-        new_deadlock = dbmon.record_deadlock(store.engine, collection.target, asdict(collection.deadlock))
+        new_deadlock = dbstore.record_deadlock(store.engine, collection.target, asdict(collection.deadlock))
     if collection.replication is not None:
-        dbmon.record_replication(store.engine, collection.target, asdict(collection.replication), at)
+        dbstore.record_replication(store.engine, collection.target, asdict(collection.replication), at)
     return digests, new_deadlock
 
 
@@ -98,7 +99,7 @@ def explain_digest(store: Store, urls: Sequence[str], digest_id: int, timeout_s:
     Raises ``ValueError`` (``ExplainRefused`` is one) with a plain reason when there is nothing to
     explain or the statement is not read-only, and ``ExplainError`` when the server fails or times out.
     """
-    found = dbmon.get_digest(store.engine, digest_id)
+    found = dbstore.get_digest(store.engine, digest_id)
     if found is None:
         raise ValueError(f"no query digest with id {digest_id}")
     url = next((url for url in urls if parse_target(url).name == found["target"]), None)
@@ -107,5 +108,5 @@ def explain_digest(store: Store, urls: Sequence[str], digest_id: int, timeout_s:
     if not found["sample_query"]:
         raise ValueError("this digest has no sample statement to explain (the source recorded only its text)")
     plan = explain(url, found["sample_query"], timeout_s, schema=found["schema_name"])
-    dbmon.set_explain(store.engine, digest_id, plan)
+    dbstore.set_explain(store.engine, digest_id, plan)
     return plan

@@ -9,7 +9,8 @@ from functools import partial
 from pathlib import Path
 
 from collectors.redis_monitor import CacheSnapshot, RedisCollection, RedisCollector
-from storage import Settings, Store, cachemon
+from storage import Settings, Store
+from storage import cache as cachestore
 from tasks import spool
 from tasks.context import JobContext, JobSpec
 from tasks.jobs import readings_frame
@@ -77,7 +78,7 @@ def store_collection(
 
 
 def _store_events(store: Store, collection: RedisCollection, snap: CacheSnapshot) -> int:
-    cachemon.record_cache_stats(
+    cachestore.record_cache_stats(
         store.engine, collection.target, collection.at, snap.maxmemory_policy, snap.keys_per_db, snap.info
     )
-    return cachemon.record_slowlog(store.engine, collection.target, collection.slowlog)
+    return cachestore.record_slowlog(store.engine, collection.target, collection.slowlog)

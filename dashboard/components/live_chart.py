@@ -14,7 +14,7 @@ import dash_bootstrap_components as dbc
 from dash import MATCH, Dash, Input, Output, Patch, State, ctx, dcc, html, no_update
 
 from dashboard import ids
-from dashboard.figures import empty_figure, gap_threshold_ms, line_figure, series_xy
+from dashboard.figures import add_threshold_bands, empty_figure, gap_threshold_ms, line_figure, series_xy
 from dashboard.services import services
 from dashboard.timerange import resolve_range_choice
 from storage.export import iter_csv, prepare_export
@@ -22,7 +22,7 @@ from storage.reads import choose_step_ms
 from storage.store import DEFAULT_MAX_POINTS
 from storage.timeparse import to_millis
 
-__all__ = ["ChartSpec", "download_chart_csv", "live_chart", "register_live_chart_callbacks"]
+__all__ = ["ChartSpec", "chart_spec", "download_chart_csv", "live_chart", "register_live_chart_callbacks"]
 
 # After this many appends the figure is rebuilt, dropping points that scrolled out of the window.
 _TICKS_BEFORE_REDRAW = 60
@@ -39,6 +39,12 @@ class ChartSpec:
     title: str
     unit: str = ""
     agg: str = "mean"
+    host: str | None = None  # only this host's series (per-target pages: the target's name)
+    labels: dict[str, str] | None = None  # only series with these labels
+    # Horizontal warning and critical bands, e.g. (70, 90) for a utilization in %; for a metric
+    # where low is bad (a hit rate) set ``low_is_bad``: the bands are drawn below the thresholds.
+    thresholds: tuple[float, float] | None = None
+    low_is_bad: bool = False
 
 
 def live_chart(spec: ChartSpec) -> dbc.Card:
@@ -81,6 +87,14 @@ def live_chart(spec: ChartSpec) -> dbc.Card:
     )
 
 
+def chart_spec(state: dict[str, Any]) -> ChartSpec:
+    """The spec kept in a chart's store (JSON turned the thresholds tuple into a list)."""
+    fields = dict(state["spec"])
+    if fields.get("thresholds") is not None:
+        fields["thresholds"] = tuple(fields["thresholds"])
+    return ChartSpec(**fields)
+
+
 def register_live_chart_callbacks(app: Dash) -> None:
     app.callback(
         Output({"type": ids.LIVE_CHART, "chart": MATCH}, "figure"),
@@ -107,7 +121,7 @@ def update_live_chart(
     end_date: str | None,
     state: dict[str, Any],
 ) -> tuple[Any, dict[str, Any], str]:
-    spec = ChartSpec(**state["spec"])
+    spec = chart_spec(state)
     since, until = resolve_range_choice(choice, [start_date or "", end_date or ""])
     step_ms = choose_step_ms(since, until, DEFAULT_MAX_POINTS)
     # Only complete buckets are drawn, so an appended point never needs correcting later.
@@ -129,7 +143,13 @@ def update_live_chart(
 
 def _query(spec: ChartSpec, since_ms: int, until_ms: int, step_ms: int) -> Any:
     return services().store.metrics(
-        spec.metric, since=since_ms, until=until_ms, every=f"{step_ms}ms", agg=spec.agg
+        spec.metric,
+        since=since_ms,
+        until=until_ms,
+        every=f"{step_ms}ms",
+        agg=spec.agg,
+        host=spec.host,
+        labels=spec.labels,
     )
 
 
@@ -149,6 +169,8 @@ def _redraw(
     if frame is None or frame.empty:
         return empty_figure("No data in this time range"), {**base_state, "last_bucket": None}, "No data"
     figure, order = line_figure(frame, spec.agg, since, until, spec.unit, spec.title)
+    if spec.thresholds:
+        add_threshold_bands(figure, spec.thresholds, spec.low_is_bad)
     new_state = {
         **base_state,
         "series": order,
@@ -187,7 +209,7 @@ def download_chart_csv(_clicks: int | None, state: dict[str, Any]) -> Any:
     """The chart's window as CSV: same metric, range, step and aggregate as drawn (storage export)."""
     if not state.get("shown"):
         return no_update  # not drawn yet
-    spec = ChartSpec(**state["spec"])
+    spec = chart_spec(state)
     since_ms, until_ms, step_ms = state["shown"]
     store = services().store
     try:
@@ -198,6 +220,7 @@ def download_chart_csv(_clicks: int | None, state: dict[str, Any]) -> Any:
             until=until_ms,
             every=timedelta(milliseconds=step_ms),
             agg=spec.agg,
+            host=spec.host,
         )
     except ValueError:
         return no_update  # nothing was ever collected for this metric

@@ -13,6 +13,7 @@ from storage.timeparse import utc_now
 
 PATH = "/"
 NAME = "Overview"
+ORDER = 10  # place in the navbar
 
 KPI_ROW = "overview-kpis"
 

@@ -20,6 +20,7 @@ from storage.timeparse import utc_now
 
 PATH = "/queue"
 NAME = "Queue"
+ORDER = 50  # place in the navbar
 
 STATUS = "queue-status"
 BROKERS = "queue-brokers"

@@ -17,6 +17,7 @@ from tasks.actions import PermissionDenied, add_user
 
 PATH = "/settings"
 NAME = "Settings"
+ORDER = 90  # place in the navbar
 
 USERS_TABLE = "settings-users"
 AUDIT_TABLE = "settings-audit"

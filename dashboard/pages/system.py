@@ -11,6 +11,7 @@ from tasks.actions import PermissionDenied, collect_now
 
 PATH = "/system"
 NAME = "System"
+ORDER = 20  # place in the navbar
 
 COLLECT_BUTTON = "system-collect-now"
 COLLECT_RESULT = "system-collect-result"

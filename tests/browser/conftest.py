@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 import storage
 from app import create_app
 from storage.users import create_user
-from tests.support import unavailable
+from tests.support import free_port, unavailable
 
 PASSWORD = "correct-horse-battery"
 USERS = {"ada": "admin", "otto": "operator", "vera": "viewer"}
@@ -29,6 +29,19 @@ def _browser_available() -> None:
         "Chromium and chromedriver are needed for browser tests (apt-get install chromium chromium-driver)"
     )
     unavailable(reason)
+
+
+@pytest.fixture
+def dash_duo(dash_duo: object) -> object:
+    """dash_duo on a free port rather than 8050, so two test runs on one machine never collide."""
+    start = dash_duo.start_server  # type: ignore[attr-defined]
+
+    def start_server(app: object, navigate: bool = True, **kwargs: object) -> None:
+        kwargs.setdefault("port", free_port())
+        start(app, navigate=navigate, **kwargs)
+
+    dash_duo.start_server = start_server  # type: ignore[attr-defined]
+    return dash_duo
 
 
 def _seed_history(store: storage.Store) -> None:

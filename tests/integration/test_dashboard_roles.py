@@ -122,7 +122,7 @@ def test_operator_collects_and_it_is_audited(app_with_users, store):
 @pytest.mark.parametrize("username", ["vera", "otto"])
 def test_only_admins_create_users_even_by_posting_the_callback(app_with_users, store, username):
     response = _post_create_user(_client(app_with_users, username), "mallory", "long-enough-pw", "admin")
-    assert "create_user needs the admin role" in response.get_data(as_text=True)
+    assert "this needs the admin role" in response.get_data(as_text=True)
     assert get_user(store.engine, "mallory") is None
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 import storage
 from collectors.logtail import LogTailer
-from storage.logstore import load_checkpoints, store_log_batch
+from storage.logs import load_checkpoints, store_log_batch
 from storage.schema import log_checkpoints, log_entries
 from storage.timeparse import utc_now
 from tasks.log_jobs import (

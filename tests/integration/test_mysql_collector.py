@@ -1,4 +1,4 @@
-"""The MySQL collector against the real local MariaDB, and storage.dbmon on both store dialects.
+"""The MySQL collector against the real local MariaDB, and storage.database on both store dialects.
 
 Server-wide settings a test changes (the slow log) are put back in ``finally``; users and scratch
 databases a test creates are dropped again, since other suites use the same server at the same time.
@@ -25,7 +25,7 @@ from collectors.mysql import (
     explain,
     probe,
 )
-from storage import dbmon
+from storage import database as dbstore
 from storage.timeparse import utc_now
 from tasks import mysql_jobs
 from tasks.context import JobContext
@@ -82,7 +82,7 @@ def scratch_db(server: dict[str, Any]) -> Iterator[str]:
 
 @pytest.fixture
 def sqlite_store(make_store: Any) -> storage.Store:
-    """Collector tests need one store, not both: the dialect tests of dbmon are below."""
+    """Collector tests need one store, not both: the dialect tests of storage.database are below."""
     return make_store("sqlite")
 
 
@@ -203,7 +203,7 @@ def test_status_metrics_are_sane_after_two_cycles(
 
 
 def _sleep_digest(store: storage.Store) -> Any:
-    top = dbmon.top_digests(store.engine, TARGET, since="10m", by="total_latency", limit=500)
+    top = dbstore.top_digests(store.engine, TARGET, since="10m", by="total_latency", limit=500)
     found = top[top["digest_text"].str.lower().str.replace("`", "").str.startswith("select sleep")]
     assert not found.empty, f"no SLEEP digest among {top['digest_text'].tolist()[:20]}"
     return found.iloc[0]
@@ -228,7 +228,7 @@ def test_slow_query_appears_as_a_digest_via_performance_schema(
     assert row["exec_count"] >= 1
     assert row["max_latency_ms"] >= SLEEP_SECONDS * 1000 * 0.9
     assert row["avg_latency_ms"] >= SLEEP_SECONDS * 1000 * 0.9 / row["exec_count"]
-    history = dbmon.digest_history(sqlite_store.engine, int(row["digest_id"]), since="10m")
+    history = dbstore.digest_history(sqlite_store.engine, int(row["digest_id"]), since="10m")
     assert history["exec_count"].sum() == row["exec_count"]
 
 
@@ -265,7 +265,7 @@ def test_slow_query_appears_as_a_digest_via_the_slow_log(
     _run(server, f"SELECT SLEEP({SLEEP_SECONDS}) /* {marker} */")  # a new session takes long_query_time=0.2
     _cycle(collector, sqlite_store, tmp_path)
     row = _sleep_digest(sqlite_store)
-    history = dbmon.digest_history(sqlite_store.engine, int(row["digest_id"]), since="10m")
+    history = dbstore.digest_history(sqlite_store.engine, int(row["digest_id"]), since="10m")
     third = _cycle(collector, sqlite_store, tmp_path)  # nothing new: the watermark must not count it again
 
     assert first.errors == [] and third.errors == []
@@ -274,12 +274,12 @@ def test_slow_query_appears_as_a_digest_via_the_slow_log(
     assert marker in row["sample_query"]
     assert row["max_latency_ms"] >= SLEEP_SECONDS * 1000 * 0.9
     assert row["rows_sent"] >= 1
-    after_third = dbmon.digest_history(sqlite_store.engine, int(row["digest_id"]), since="10m")
+    after_third = dbstore.digest_history(sqlite_store.engine, int(row["digest_id"]), since="10m")
     assert after_third["exec_count"].tolist() == history["exec_count"].tolist()
     # The sample has real values, so it can be explained and the plan kept with the digest.
     plan = mysql_jobs.explain_digest(sqlite_store, [target_url], int(row["digest_id"]), timeout_s=5)
     assert '"query_block"' in plan
-    assert dbmon.get_digest(sqlite_store.engine, int(row["digest_id"]))["explain_json"] == plan
+    assert dbstore.get_digest(sqlite_store.engine, int(row["digest_id"]))["explain_json"] == plan
 
 
 # --- deadlocks -------------------------------------------------------------------------------------
@@ -330,7 +330,7 @@ def test_a_real_deadlock_is_stored_once_over_two_cycles(
     second = _cycle(collector, sqlite_store, tmp_path)
 
     assert (first.new_deadlock, second.new_deadlock) == (True, False)
-    events = dbmon.deadlock_events(sqlite_store.engine, TARGET, since="1h")
+    events = dbstore.deadlock_events(sqlite_store.engine, TARGET, since="1h")
     assert len(events) == 1
     event = events.iloc[0]
     assert scratch_db in event["raw_text"]
@@ -374,7 +374,7 @@ def test_job_spec_only_when_servers_are_configured(target_url: str) -> None:
     assert [(spec.name, spec.interval_seconds) for spec in specs] == [("vitals.collect_mysql", 7)]
 
 
-# --- storage.dbmon on both dialects ----------------------------------------------------------------
+# --- storage.database on both dialects ----------------------------------------------------------------
 
 
 def _digest(
@@ -399,13 +399,13 @@ def test_digest_snapshots_give_per_interval_deltas(store: storage.Store) -> None
     now = utc_now()
     old = now - timedelta(days=2)
     engine = store.engine
-    dbmon.write_digests(engine, TARGET, [_digest(100, 1000.0, first_seen=old)], now - timedelta(minutes=30))
-    dbmon.write_digests(engine, TARGET, [_digest(110, 1500.0, first_seen=old)], now - timedelta(minutes=20))
-    dbmon.write_digests(engine, TARGET, [_digest(130, 2100.0, first_seen=old)], now - timedelta(minutes=10))
+    dbstore.write_digests(engine, TARGET, [_digest(100, 1000.0, first_seen=old)], now - timedelta(minutes=30))
+    dbstore.write_digests(engine, TARGET, [_digest(110, 1500.0, first_seen=old)], now - timedelta(minutes=20))
+    dbstore.write_digests(engine, TARGET, [_digest(130, 2100.0, first_seen=old)], now - timedelta(minutes=10))
     # A retried batch stores nothing twice.
-    dbmon.write_digests(engine, TARGET, [_digest(130, 2100.0, first_seen=old)], now - timedelta(minutes=10))
+    dbstore.write_digests(engine, TARGET, [_digest(130, 2100.0, first_seen=old)], now - timedelta(minutes=10))
 
-    top = dbmon.top_digests(engine, TARGET, since="15m")
+    top = dbstore.top_digests(engine, TARGET, since="15m")
 
     assert len(top) == 1
     row = top.iloc[0]
@@ -415,7 +415,7 @@ def test_digest_snapshots_give_per_interval_deltas(store: storage.Store) -> None
     assert row["rows_examined"] == 2000 and row["rows_sent"] == 20
     assert row["rows_examined_per_sent"] == pytest.approx(100.0)
     assert row["schema"] == "shop" and not row["has_explain"]
-    history = dbmon.digest_history(engine, int(row["digest_id"]), since="1h")
+    history = dbstore.digest_history(engine, int(row["digest_id"]), since="1h")
     # The first snapshot of a digest seen long before is a baseline, not 100 executions in 10 minutes.
     assert history["exec_count"].tolist() == [0, 10, 20]
     assert history["avg_latency_ms"].iloc[1:].tolist() == pytest.approx([50.0, 30.0])
@@ -426,41 +426,41 @@ def test_new_digests_count_in_full_and_counter_resets_restart_from_zero(store: s
     now = utc_now()
     engine = store.engine
     fresh = now - timedelta(minutes=15)
-    dbmon.write_digests(
+    dbstore.write_digests(
         engine, TARGET, [_digest(5, 50.0, first_seen=fresh, schema=None)], now - timedelta(minutes=14)
     )
-    dbmon.write_digests(
+    dbstore.write_digests(
         engine, TARGET, [_digest(8, 80.0, first_seen=fresh, schema=None)], now - timedelta(minutes=12)
     )
     # Server restarted: the counter starts again from zero, 3 new executions.
-    dbmon.write_digests(
+    dbstore.write_digests(
         engine, TARGET, [_digest(3, 30.0, first_seen=fresh, schema=None)], now - timedelta(minutes=10)
     )
     other = _digest(1, 900.0, first_seen=fresh, digest="slow")
-    dbmon.write_digests(engine, "elsewhere", [other], now - timedelta(minutes=10))
+    dbstore.write_digests(engine, "elsewhere", [other], now - timedelta(minutes=10))
 
-    top = dbmon.top_digests(engine, TARGET, since="1h", by="count")
+    top = dbstore.top_digests(engine, TARGET, since="1h", by="count")
 
     assert top["exec_count"].tolist() == [11]  # 5 (new in the window) + 3 + 3
     assert top["schema"].iloc[0] is None
-    found = dbmon.get_digest(engine, int(top["digest_id"].iloc[0]))
+    found = dbstore.get_digest(engine, int(top["digest_id"].iloc[0]))
     assert found is not None and found["schema_name"] is None and found["target"] == TARGET
     assert found["sample_query"] == "SELECT * FROM orders WHERE id = 7"
     with pytest.raises(ValueError, match="by"):
-        dbmon.top_digests(engine, TARGET, by="fastest")
+        dbstore.top_digests(engine, TARGET, by="fastest")
 
 
 def test_explain_is_kept_with_its_digest(store: storage.Store) -> None:
     now = utc_now()
-    dbmon.write_digests(store.engine, TARGET, [_digest(1, 5.0, first_seen=now)], now)
-    digest_id = int(dbmon.top_digests(store.engine, TARGET, since="5m")["digest_id"].iloc[0])
+    dbstore.write_digests(store.engine, TARGET, [_digest(1, 5.0, first_seen=now)], now)
+    digest_id = int(dbstore.top_digests(store.engine, TARGET, since="5m")["digest_id"].iloc[0])
 
-    dbmon.set_explain(store.engine, digest_id, '{"query_block": {}}')
+    dbstore.set_explain(store.engine, digest_id, '{"query_block": {}}')
 
-    assert dbmon.get_digest(store.engine, digest_id)["explain_json"] == '{"query_block": {}}'
-    assert bool(dbmon.top_digests(store.engine, TARGET, since="5m")["has_explain"].iloc[0])
+    assert dbstore.get_digest(store.engine, digest_id)["explain_json"] == '{"query_block": {}}'
+    assert bool(dbstore.top_digests(store.engine, TARGET, since="5m")["has_explain"].iloc[0])
     with pytest.raises(ValueError, match="no query digest"):
-        dbmon.set_explain(store.engine, 999_999, "{}")
+        dbstore.set_explain(store.engine, 999_999, "{}")
 
 
 def test_the_same_deadlock_is_stored_once(store: storage.Store) -> None:
@@ -475,11 +475,11 @@ def test_the_same_deadlock_is_stored_once(store: storage.Store) -> None:
         "raw_text": "*** (1) TRANSACTION: ...",
     }
 
-    assert dbmon.record_deadlock(store.engine, TARGET, deadlock) is True
-    assert dbmon.record_deadlock(store.engine, TARGET, deadlock) is False
-    assert dbmon.record_deadlock(store.engine, "other", deadlock) is True
+    assert dbstore.record_deadlock(store.engine, TARGET, deadlock) is True
+    assert dbstore.record_deadlock(store.engine, TARGET, deadlock) is False
+    assert dbstore.record_deadlock(store.engine, "other", deadlock) is True
 
-    events = dbmon.deadlock_events(store.engine, TARGET)
+    events = dbstore.deadlock_events(store.engine, TARGET)
     assert len(events) == 1
     assert events["transactions"].iloc[0][1]["query"] == "UPDATE b"
     assert str(events["detected_at"].dt.tz) == "UTC"
@@ -497,13 +497,13 @@ def test_replication_not_configured_is_recorded_without_repeating(store: storage
     }
 
     written = [
-        dbmon.record_replication(store.engine, TARGET, absent, now - timedelta(minutes=3)),
-        dbmon.record_replication(store.engine, TARGET, absent, now - timedelta(minutes=2)),
-        dbmon.record_replication(store.engine, TARGET, replica, now - timedelta(minutes=1)),
-        dbmon.record_replication(store.engine, TARGET, replica, now),
+        dbstore.record_replication(store.engine, TARGET, absent, now - timedelta(minutes=3)),
+        dbstore.record_replication(store.engine, TARGET, absent, now - timedelta(minutes=2)),
+        dbstore.record_replication(store.engine, TARGET, replica, now - timedelta(minutes=1)),
+        dbstore.record_replication(store.engine, TARGET, replica, now),
     ]
 
     assert written == [True, False, True, True]
-    history = dbmon.replication_history(store.engine, TARGET, since="1h")
+    history = dbstore.replication_history(store.engine, TARGET, since="1h")
     assert history["configured"].tolist() == [False, True, True]
     assert history["lag_seconds"].iloc[-1] == 4.0

@@ -18,7 +18,8 @@ import pytest
 import redis
 
 from collectors.redis_monitor import RedisCollector, probe
-from storage import Store, cachemon, load_settings
+from storage import Store, load_settings
+from storage import cache as cachestore
 from storage.engine import create_store_engine
 from tasks.context import JobContext
 from tasks.redis_jobs import job_specs, store_collection
@@ -122,12 +123,12 @@ def test_slowlog_captured_once_and_after_reset_and_restart(
     def cycle() -> int:
         collection = collector.collect()
         assert collection.error is None, collection.error
-        new = cachemon.record_slowlog(store.engine, "slow", collection.slowlog)
+        new = cachestore.record_slowlog(store.engine, "slow", collection.slowlog)
         collector.acknowledge_slowlog(collection.slowlog)
         return new
 
     def commands() -> list[str]:
-        return cachemon.slowlog(store.engine, "slow", since="1h")["command"].tolist()
+        return cachestore.slowlog(store.engine, "slow", since="1h")["command"].tolist()
 
     client = server.client()
     client.set("marker-1", "v")
@@ -146,7 +147,7 @@ def test_slowlog_captured_once_and_after_reset_and_restart(
     assert commands().count("SET marker-2 v") == 1
 
     # Restart: Redis's ids start again at 0 and must not be mistaken for the entries already stored.
-    stored_ids = set(cachemon.slowlog(store.engine, "slow", since="1h")["entry_id"])
+    stored_ids = set(cachestore.slowlog(store.engine, "slow", since="1h")["entry_id"])
     server.stop()
     server.start()
     client = server.client()
@@ -157,7 +158,7 @@ def test_slowlog_captured_once_and_after_reset_and_restart(
     assert cycle() > 0
     assert commands().count("SET marker-3 v") == 1
     assert commands().count("SET marker-1 v") == 1
-    events = cachemon.slowlog(store.engine, "slow", since="1h")
+    events = cachestore.slowlog(store.engine, "slow", since="1h")
     assert events["ts"].dt.tz is not None and (events["duration_us"] >= 0).all()
 
 
@@ -233,12 +234,12 @@ def test_job_writes_metrics_and_events(
     assert store.latest("redis.up", host="down")["value"][0] == 0
     units = store.list_series(metric="redis.memory.used_bytes")["unit"].tolist()
     assert units == ["B"]
-    stats = cachemon.latest_cache_stats(store.engine, "cache")
+    stats = cachestore.latest_cache_stats(store.engine, "cache")
     assert stats is not None and stats.maxmemory_policy == "noeviction"
     assert stats.keys_per_db["0"]["keys"] == 1 and stats.info["redis_version"]
     assert stats.ts.tzinfo is not None and abs((datetime.now(UTC) - stats.ts).total_seconds()) < 60
-    assert cachemon.latest_cache_stats(store.engine, "down") is None
-    events = cachemon.slowlog(store.engine, "cache", since="1h")
+    assert cachestore.latest_cache_stats(store.engine, "down") is None
+    events = cachestore.slowlog(store.engine, "cache", since="1h")
     assert events["command"].tolist().count("SET a 1") == 1
     assert job_specs(load_settings(redis_urls="", data_dir=tmp_path)) == []
 
@@ -260,7 +261,9 @@ def test_events_wait_in_redis_while_the_store_is_down(
     report = store_collection(store, collector, collector.collect(), tmp_path / "spool")
     assert report.slowlog_entries > 0
     assert (
-        cachemon.slowlog(store.engine, "outage", since="1h")["command"].tolist().count("SET during-outage v")
+        cachestore.slowlog(store.engine, "outage", since="1h")["command"]
+        .tolist()
+        .count("SET during-outage v")
         == 1
     )
     assert not store.latest("redis.up", host="outage").empty
@@ -282,36 +285,38 @@ class Entry:
 def test_cachemon_slowlog_dedup_runs_and_filters(store: Store) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     old_run = [Entry(i, "run-1", now - timedelta(hours=2, seconds=-i), 10 + i, f"GET k{i}") for i in range(3)]
-    assert cachemon.record_slowlog(store.engine, "a", old_run) == 3
-    assert cachemon.record_slowlog(store.engine, "a", old_run) == 0  # re-read
+    assert cachestore.record_slowlog(store.engine, "a", old_run) == 3
+    assert cachestore.record_slowlog(store.engine, "a", old_run) == 0  # re-read
     new_run = [Entry(0, "run-2", now, 99, "SET x y", "10.0.0.1:5000 (web)")]
-    assert cachemon.record_slowlog(store.engine, "a", new_run) == 1  # id 0 again, new server run
-    assert cachemon.record_slowlog(store.engine, "b", old_run) == 3  # other target, same ids
-    assert cachemon.record_slowlog(store.engine, "a", []) == 0
+    assert cachestore.record_slowlog(store.engine, "a", new_run) == 1  # id 0 again, new server run
+    assert cachestore.record_slowlog(store.engine, "b", old_run) == 3  # other target, same ids
+    assert cachestore.record_slowlog(store.engine, "a", []) == 0
 
-    recent = cachemon.slowlog(store.engine, "a", since="1h")
+    recent = cachestore.slowlog(store.engine, "a", since="1h")
     assert recent[["entry_id", "command", "duration_us", "client"]].to_dict("records") == [
         {"entry_id": 0, "command": "SET x y", "duration_us": 99, "client": "10.0.0.1:5000 (web)"}
     ]
     assert recent["ts"][0] == pd.Timestamp(now)
-    everything = cachemon.slowlog(store.engine, "a", since="1d")
+    everything = cachestore.slowlog(store.engine, "a", since="1d")
     assert everything["entry_id"].tolist() == [0, 2, 1, 0]  # newest first
     assert everything["client"].tolist()[1:] == [None, None, None]
-    assert len(cachemon.slowlog(store.engine, since="1d")) == 7
-    assert cachemon.slowlog(store.engine, "nobody", since="1d").empty
+    assert len(cachestore.slowlog(store.engine, since="1d")) == 7
+    assert cachestore.slowlog(store.engine, "nobody", since="1d").empty
     with pytest.raises(ValueError, match="limit"):
-        cachemon.slowlog(store.engine, "a", limit=0)
+        cachestore.slowlog(store.engine, "a", limit=0)
 
 
 def test_cachemon_latest_cache_stats(store: Store) -> None:
-    assert cachemon.latest_cache_stats(store.engine, "c") is None
+    assert cachestore.latest_cache_stats(store.engine, "c") is None
     earlier = datetime.now(UTC) - timedelta(minutes=5)
-    cachemon.record_cache_stats(store.engine, "c", earlier, "noeviction", {"0": {"keys": 1}}, {"run_id": "x"})
-    cachemon.record_cache_stats(store.engine, "c", datetime.now(UTC), "allkeys-lru", {"0": {"keys": 2}})
-    cachemon.record_cache_stats(store.engine, "other", earlier, None, {})
-    stats = cachemon.latest_cache_stats(store.engine, "c")
+    cachestore.record_cache_stats(
+        store.engine, "c", earlier, "noeviction", {"0": {"keys": 1}}, {"run_id": "x"}
+    )
+    cachestore.record_cache_stats(store.engine, "c", datetime.now(UTC), "allkeys-lru", {"0": {"keys": 2}})
+    cachestore.record_cache_stats(store.engine, "other", earlier, None, {})
+    stats = cachestore.latest_cache_stats(store.engine, "c")
     assert stats is not None
     assert (stats.maxmemory_policy, stats.keys_per_db, stats.info) == ("allkeys-lru", {"0": {"keys": 2}}, {})
     assert stats.ts.tzinfo is not None
-    other = cachemon.latest_cache_stats(store.engine, "other")
+    other = cachestore.latest_cache_stats(store.engine, "other")
     assert other is not None and other.maxmemory_policy is None and other.keys_per_db == {}

@@ -16,7 +16,7 @@ from collectors.redis_monitor import (
     slowlog_entries,
     snapshot,
 )
-from storage.cachemon import slowlog_key
+from storage.cache import slowlog_key
 
 
 def info(**overrides: Any) -> dict[str, Any]:

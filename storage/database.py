@@ -21,6 +21,7 @@ from storage.timeparse import TimeInput, resolve_range, to_millis, utc_now
 
 __all__ = [
     "DIGEST_ORDER",
+    "DatabaseSection",
     "deadlock_events",
     "digest_history",
     "get_digest",
@@ -476,3 +477,42 @@ def replication_history(engine: Engine, target: str | None = None, since: TimeIn
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     frame["configured"] = frame["configured"].astype(bool)
     return frame
+
+
+class DatabaseSection:
+    """``store.database``: the Database page's reads and writes, keyword arguments only."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def top_digests(
+        self,
+        *,
+        target: str,
+        since: TimeInput = "1h",
+        until: TimeInput = None,
+        by: str = "total_latency",
+        limit: int = 20,
+    ) -> pd.DataFrame:
+        """The busiest statements of ``target`` in the window (see :func:`top_digests`)."""
+        return top_digests(self._engine, target, since=since, by=by, until=until, limit=limit)
+
+    def digest(self, *, digest_id: int) -> dict[str, Any] | None:
+        """One digest's stored row (text, sample, EXPLAIN), or None."""
+        return get_digest(self._engine, digest_id)
+
+    def digest_history(
+        self, *, digest_id: int, since: TimeInput = "24h", until: TimeInput = None
+    ) -> pd.DataFrame:
+        """Per-interval calls and latency of one digest."""
+        return digest_history(self._engine, digest_id, since=since, until=until)
+
+    def deadlocks(
+        self, *, target: str | None = None, since: TimeInput = "7d", limit: int = 100
+    ) -> pd.DataFrame:
+        """Detected deadlocks, newest first."""
+        return deadlock_events(self._engine, target, since=since, limit=limit)
+
+    def replication(self, *, target: str | None = None, since: TimeInput = "24h") -> pd.DataFrame:
+        """Replication state history."""
+        return replication_history(self._engine, target, since=since)

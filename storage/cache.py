@@ -25,6 +25,7 @@ from storage.schema import cache_stats, redis_slowlog
 from storage.timeparse import TimeInput, resolve_range
 
 __all__ = [
+    "CacheSection",
     "CacheStats",
     "SlowlogEvent",
     "latest_cache_stats",
@@ -192,3 +193,25 @@ def slowlog(
     frame["ts"] = pd.to_datetime(frame["ts"]).dt.tz_localize("UTC")
     frame["client"] = frame["client"].astype(object).where(frame["client"].notna(), None)
     return frame
+
+
+class CacheSection:
+    """``store.cache``: the Cache page's reads, keyword arguments only."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def latest_stats(self, *, target: str) -> CacheStats | None:
+        """The newest collected INFO snapshot of ``target``."""
+        return latest_cache_stats(self._engine, target)
+
+    def slowlog(
+        self,
+        *,
+        target: str | None = None,
+        since: TimeInput = "24h",
+        until: TimeInput = None,
+        limit: int = 1000,
+    ) -> pd.DataFrame:
+        """SLOWLOG entries, newest first."""
+        return slowlog(self._engine, target, since=since, until=until, limit=limit)

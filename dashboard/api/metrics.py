@@ -1,21 +1,15 @@
-"""REST endpoints under ``/api``. Health, liveness and readiness are public so load balancers can probe them.
-
-Everything else needs a session or ``Authorization: Bearer <token>`` (see ``dashboard.auth``). A
-parameter the API cannot use gets 400 ``{"error": ..., "parameter": ...}``; ``/api/openapi.json``
-describes it all.
-"""
+"""Metrics: the catalog, one metric's bucketed history, and streamed CSV/Parquet exports."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import flask
 import pandas as pd
 
 from collectors.catalog import METRIC_CATALOG
-from collectors.health import redact
-from dashboard.openapi import openapi_document
+from dashboard.api.core import BadParameter, api, duration_text, iso
 from dashboard.services import services
 from storage.export import (
     FORMATS,
@@ -26,91 +20,11 @@ from storage.export import (
     prepare_export,
     validate_window,
 )
-from storage.health import HealthResult, ping
 from storage.reads import choose_step_ms
 from storage.store import DEFAULT_MAX_POINTS
 from storage.timeparse import to_millis, utc_now
-from tasks import health_jobs
 
-__all__ = ["MAX_HISTORY_POINTS", "BadParameter", "api"]
-
-api = flask.Blueprint("api", __name__, url_prefix="/api")
-
-
-@api.get("/health/live")
-def live() -> flask.Response:
-    """The process answers: nothing more is checked."""
-    return flask.jsonify(status="ok")
-
-
-@api.get("/health/ready")
-def ready() -> tuple[flask.Response, int]:
-    """Ready to serve: the store answers a trivial query and every critical check passes."""
-    found = services()
-    secrets = health_jobs.configured_secrets(found.settings)
-    try:
-        ping(found.store.engine)
-        results = health_jobs.health_report(found.store, found.settings, only_critical=True)
-    except Exception as exc:
-        words = redact(str(getattr(exc, "orig", None) or exc).splitlines()[0], secrets)
-        return flask.jsonify(status="unavailable", store=words, failing=[]), 503
-    failing = [
-        {"name": result.name, "message": result.message}
-        for result in health_jobs.redacted(results, found.settings)
-        if result.status == "fail"
-    ]
-    return flask.jsonify(status="unavailable" if failing else "ok", store="ok", failing=failing), (
-        503 if failing else 200
-    )
-
-
-@api.get("/health")
-def health() -> tuple[flask.Response, int]:
-    """Every health check with its latest result; 503 when a critical check fails (for load balancers)."""
-    found = services()
-    try:
-        results = health_jobs.health_report(found.store, found.settings)
-    except Exception as exc:  # the store itself is down: nothing could be read or recorded
-        words = redact(
-            str(getattr(exc, "orig", None) or exc).splitlines()[0],
-            health_jobs.configured_secrets(found.settings),
-        )
-        body = {"status": "fail", "checks": [_store_down(words)]}
-        return _no_store(flask.jsonify(body)), 503
-    results = health_jobs.redacted(results, found.settings)
-    status = health_jobs.overall_status(results)
-    body = {"status": status, "checks": [_check_entry(result) for result in results]}
-    return _no_store(flask.jsonify(body)), 503 if status == "fail" else 200
-
-
-def _check_entry(result: HealthResult) -> dict[str, Any]:
-    return {
-        "name": result.name,
-        "kind": result.kind,
-        "critical": result.critical,
-        "status": result.status,
-        "message": result.message,
-        "response_ms": result.response_ms,
-        "checked_at": _iso(result.checked_at),
-    }
-
-
-def _store_down(message: str) -> dict[str, Any]:
-    return {
-        "name": "database",
-        "kind": "database",
-        "critical": True,
-        "status": "fail",
-        "message": f"unreachable: the store does not answer: {message}",
-        "response_ms": None,
-        "checked_at": _iso(utc_now()),
-    }
-
-
-def _no_store(response: flask.Response) -> flask.Response:
-    # A health answer is about now: no proxy may serve an old one.
-    response.headers["Cache-Control"] = "no-store"
-    return response
+__all__ = ["MAX_HISTORY_POINTS", "metric_catalog", "metric_export", "metric_history"]
 
 
 # --- metrics: catalog, history, export ---------------------------------------------------------
@@ -119,20 +33,6 @@ def _no_store(response: flask.Response) -> flask.Response:
 MAX_HISTORY_POINTS = 11_000
 _STORAGE_TO_API = {"every": "step"}  # storage's parameter names where the API's differ
 _MIME = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
-
-
-class BadParameter(Exception):
-    """A request parameter the API cannot use: answered with 400 and the parameter's name."""
-
-    def __init__(self, parameter: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.parameter = parameter
-        self.status = status
-
-
-@api.errorhandler(BadParameter)
-def _bad_parameter(exc: BadParameter) -> tuple[flask.Response, int]:
-    return flask.jsonify(error=str(exc), parameter=exc.parameter), exc.status
 
 
 @api.errorhandler(ExportError)
@@ -184,7 +84,7 @@ def metric_history(name: str) -> flask.Response:
     if (to_millis(end) - to_millis(start)) // step_ms > MAX_HISTORY_POINTS:
         raise BadParameter(
             "step",
-            f"step: {_duration_text(step_ms)} gives more than {MAX_HISTORY_POINTS:,} points per series "
+            f"step: {duration_text(step_ms)} gives more than {MAX_HISTORY_POINTS:,} points per series "
             "over this range; use a larger step or /api/metrics/export",
         )
     try:
@@ -202,10 +102,10 @@ def metric_history(name: str) -> flask.Response:
     return flask.jsonify(
         metric=name,
         agg=agg,
-        step=_duration_text(step_ms),
+        step=duration_text(step_ms),
         step_ms=step_ms,
-        since=_iso(start),
-        until=_iso(end),
+        since=iso(start),
+        until=iso(end),
         series=[_series_entry(group, agg, step_ms) for _, group in frame.groupby("series_id", sort=True)],
     )
 
@@ -249,20 +149,3 @@ def metric_export() -> flask.Response:
         mimetype=_MIME[fmt],
         headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
     )
-
-
-@api.get("/openapi.json")
-def openapi() -> flask.Response:
-    """The OpenAPI 3.1 description of every route under /api."""
-    return flask.jsonify(openapi_document())
-
-
-def _duration_text(step_ms: int) -> str:
-    for unit, size in (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if step_ms % size == 0:
-            return f"{step_ms // size}{unit}"
-    return f"{step_ms}ms"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

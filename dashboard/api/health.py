@@ -1,0 +1,92 @@
+"""Health, liveness and readiness: public, so load balancers can probe them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+
+from collectors.health import redact
+from dashboard.api.core import api, iso
+from dashboard.services import services
+from storage.health import HealthResult, ping
+from storage.timeparse import utc_now
+from tasks import health_jobs
+
+__all__ = ["health", "live", "ready"]
+
+
+@api.get("/health/live")
+def live() -> flask.Response:
+    """The process answers: nothing more is checked."""
+    return flask.jsonify(status="ok")
+
+
+@api.get("/health/ready")
+def ready() -> tuple[flask.Response, int]:
+    """Ready to serve: the store answers a trivial query and every critical check passes."""
+    found = services()
+    secrets = health_jobs.configured_secrets(found.settings)
+    try:
+        ping(found.store.engine)
+        results = health_jobs.health_report(found.store, found.settings, only_critical=True)
+    except Exception as exc:
+        words = redact(str(getattr(exc, "orig", None) or exc).splitlines()[0], secrets)
+        return flask.jsonify(status="unavailable", store=words, failing=[]), 503
+    failing = [
+        {"name": result.name, "message": result.message}
+        for result in health_jobs.redacted(results, found.settings)
+        if result.status == "fail"
+    ]
+    return flask.jsonify(status="unavailable" if failing else "ok", store="ok", failing=failing), (
+        503 if failing else 200
+    )
+
+
+@api.get("/health")
+def health() -> tuple[flask.Response, int]:
+    """Every health check with its latest result; 503 when a critical check fails (for load balancers)."""
+    found = services()
+    try:
+        results = health_jobs.health_report(found.store, found.settings)
+    except Exception as exc:  # the store itself is down: nothing could be read or recorded
+        words = redact(
+            str(getattr(exc, "orig", None) or exc).splitlines()[0],
+            health_jobs.configured_secrets(found.settings),
+        )
+        body = {"status": "fail", "checks": [_store_down(words)]}
+        return _no_store(flask.jsonify(body)), 503
+    results = health_jobs.redacted(results, found.settings)
+    status = health_jobs.overall_status(results)
+    body = {"status": status, "checks": [_check_entry(result) for result in results]}
+    return _no_store(flask.jsonify(body)), 503 if status == "fail" else 200
+
+
+def _check_entry(result: HealthResult) -> dict[str, Any]:
+    return {
+        "name": result.name,
+        "kind": result.kind,
+        "critical": result.critical,
+        "status": result.status,
+        "message": result.message,
+        "response_ms": result.response_ms,
+        "checked_at": iso(result.checked_at),
+    }
+
+
+def _store_down(message: str) -> dict[str, Any]:
+    return {
+        "name": "database",
+        "kind": "database",
+        "critical": True,
+        "status": "fail",
+        "message": f"unreachable: the store does not answer: {message}",
+        "response_ms": None,
+        "checked_at": iso(utc_now()),
+    }
+
+
+def _no_store(response: flask.Response) -> flask.Response:
+    # A health answer is about now: no proxy may serve an old one.
+    response.headers["Cache-Control"] = "no-store"
+    return response
