@@ -1,4 +1,6 @@
-"""Users and roles. Passwords are stored as salted scrypt hashes (stdlib: no web framework needed)."""
+"""Users and roles. Passwords are stored as argon2id hashes (argon2-cffi's ``PasswordHasher`` with its
+current defaults, above OWASP's minimum). Hashes from before argon2 (salted scrypt at N=2^14, below that
+minimum) still verify, and are replaced by an argon2 hash at the next successful login."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -28,11 +32,13 @@ __all__ = [
     "get_user_by_id",
     "hash_password",
     "list_users",
+    "needs_rehash",
     "validate_new_user",
     "verify_password",
 ]
 
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+_HASHER = PasswordHasher()
+_LEGACY_SCRYPT_R, _LEGACY_SCRYPT_P = 8, 1
 MIN_PASSWORD_LENGTH = 8
 
 
@@ -68,21 +74,37 @@ def _normal(username: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
-    return f"scrypt${_SCRYPT['n']}${salt.hex()}${digest.hex()}"
+    return _HASHER.hash(password)
 
 
 def verify_password(password: str, stored: str) -> bool:
+    """True when ``password`` matches ``stored`` (argon2, or a legacy scrypt hash); a corrupt stored
+    hash is "no match", never an error page at login."""
+    if stored.startswith("scrypt$"):
+        return _verify_legacy_scrypt(password, stored)
     try:
-        scheme, n, salt, digest = stored.split("$")
+        return _HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    """A legacy scrypt hash, or argon2 with weaker parameters than today's: rehash at login."""
+    if stored.startswith("scrypt$"):
+        return True
+    try:
+        return _HASHER.check_needs_rehash(stored)
+    except (InvalidHashError, ValueError):
+        return True
+
+
+def _verify_legacy_scrypt(password: str, stored: str) -> bool:
+    try:
+        _scheme, n, salt, digest = stored.split("$")
+        candidate = hashlib.scrypt(
+            password.encode(), salt=bytes.fromhex(salt), n=int(n), r=_LEGACY_SCRYPT_R, p=_LEGACY_SCRYPT_P
+        )
     except ValueError:
-        return False
-    if scheme != "scrypt":
-        return False
-    try:
-        candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=8, p=1)
-    except ValueError:  # a corrupt stored hash is "no match", not an error page at login
         return False
     return hmac.compare_digest(candidate.hex(), digest)
 
@@ -158,9 +180,10 @@ def authenticate(engine: Engine, username: str, password: str) -> User | None:
         row = conn.execute(select(users).where(users.c.username == _normal(username))).first()
         if row is None or not row.active or not verify_password(password, row.password_hash):
             return None
-        conn.execute(
-            update(users).where(users.c.id == row.id).values(last_login_at=utc_now().replace(tzinfo=None))
-        )
+        changes: dict[str, object] = {"last_login_at": utc_now().replace(tzinfo=None)}
+        if needs_rehash(row.password_hash):  # an old scrypt hash upgrades at the first login
+            changes["password_hash"] = hash_password(password)
+        conn.execute(update(users).where(users.c.id == row.id).values(**changes))
     return _row_to_user(row)
 
 

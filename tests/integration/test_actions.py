@@ -147,7 +147,7 @@ def test_add_user_by_admin_creates_the_user_and_audits_the_role_only(store: Stor
     for row in rows:
         flat = json.dumps(dict(row), default=str)
         assert PASSWORD not in flat
-        assert "scrypt" not in flat
+        assert "argon2" not in flat
         assert "password" not in flat.lower()
 
 

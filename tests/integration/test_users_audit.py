@@ -43,8 +43,29 @@ def test_password_is_stored_hashed(store: Store) -> None:
     create_user(store.engine, "alice", PASSWORD, "viewer")
     with store.engine.connect() as conn:
         stored = conn.execute(select(users.c.password_hash).where(users.c.username == "alice")).scalar_one()
-    assert stored.startswith("scrypt$")
+    assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
+
+
+def test_a_legacy_scrypt_hash_is_upgraded_to_argon2_at_login(store: Store) -> None:
+    import hashlib
+
+    create_user(store.engine, "alice", PASSWORD, "viewer")
+    salt = bytes(16)
+    legacy = (
+        "scrypt$16384$"
+        + salt.hex()
+        + "$"
+        + hashlib.scrypt(PASSWORD.encode(), salt=salt, n=2**14, r=8, p=1).hex()
+    )
+    with store.engine.begin() as conn:
+        conn.execute(users.update().where(users.c.username == "alice").values(password_hash=legacy))
+    assert authenticate(store.engine, "alice", PASSWORD) is not None
+    with store.engine.connect() as conn:
+        stored = conn.execute(select(users.c.password_hash).where(users.c.username == "alice")).scalar_one()
+    assert stored.startswith("$argon2id$")
+    assert authenticate(store.engine, "alice", PASSWORD) is not None
+    assert authenticate(store.engine, "alice", "wrong-password") is None
 
 
 def test_list_and_count_users(store: Store) -> None:

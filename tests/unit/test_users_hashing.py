@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
 
-from storage.users import Role, hash_password, verify_password
+from storage.users import Role, hash_password, needs_rehash, verify_password
+
+# A hash made by the scrypt scheme used before argon2 (N=2^14, r=8, p=1) for "s3cret-pass".
+LEGACY_SALT = bytes(range(16))
+LEGACY = (
+    "scrypt$16384$"
+    + LEGACY_SALT.hex()
+    + "$"
+    + hashlib.scrypt(b"s3cret-pass", salt=LEGACY_SALT, n=2**14, r=8, p=1).hex()
+)
 
 
-def test_hash_format_is_salted_scrypt() -> None:
+def test_hash_format_is_argon2id_with_a_salt() -> None:
     stored = hash_password("correct horse")
-    assert re.fullmatch(r"scrypt\$16384\$[0-9a-f]{32}\$[0-9a-f]{128}", stored)
+    assert re.fullmatch(r"\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+", stored)
     assert "correct horse" not in stored
+    assert needs_rehash(stored) is False
+
+
+def test_legacy_scrypt_hashes_still_verify_and_ask_to_be_rehashed() -> None:
+    assert verify_password("s3cret-pass", LEGACY) is True
+    assert verify_password("s3cret-pasS", LEGACY) is False
+    assert needs_rehash(LEGACY) is True
 
 
 def test_same_password_hashes_differently_each_time() -> None:
@@ -43,6 +60,8 @@ def test_verify_rejects_a_wrong_password(attempt: str) -> None:
         "scrypt$not-a-number$00ff$00ff",
         "scrypt$16384$not-hex$00ff",
         "scrypt$1000$00ff$00ff",  # n must be a power of two
+        "$argon2id$v=19$m=65536,t=3,p=4$bm90LWEtaGFzaA$bm90LWEtaGFzaA",
+        "$argon2id$garbage",
     ],
 )
 def test_verify_treats_a_malformed_hash_as_no_match(stored: str) -> None:
