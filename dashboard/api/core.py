@@ -62,10 +62,26 @@ def _validation_failed(_request: Any, _response: Any, error: Any, _instance: Any
     location = [str(part) for part in first.get("loc", ()) if not isinstance(part, int)]
     parameter = location[-1] if location else None
     message = first.get("msg", "invalid value")
-    if message.startswith("Value error, "):
+    if first.get("type") == "extra_forbidden":
+        known = _fields_of(getattr(error, "title", ""))
+        message = f"unknown parameter; expected {', '.join(known) if known else 'none'}"
+    elif first.get("type") == "missing":
+        message = "required"
+    elif message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     words = f"{parameter}: {message}" if parameter else message
     flask.abort(flask.make_response(flask.jsonify(error=words, parameter=parameter), 400))
+
+
+def _fields_of(model_name: str) -> list[str]:
+    """The parameters a model accepts, for "unknown parameter; expected ..." (found by its name)."""
+    pending: list[type[BaseModel]] = [Query]
+    while pending:
+        model = pending.pop()
+        if model.__name__ == model_name:
+            return list(model.model_fields)
+        pending.extend(model.__subclasses__())
+    return []
 
 
 spec = SpecTree(

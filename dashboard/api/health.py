@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import flask
+from pydantic import BaseModel, Field
+from spectree import Response
 
 from collectors.health import redact
-from dashboard.api.core import api, iso
+from dashboard.api.core import api, iso, spec
 from dashboard.services import services
 from storage.health import HealthResult, ping
 from storage.timeparse import utc_now
@@ -15,14 +17,50 @@ from tasks import health_jobs
 
 __all__ = ["health", "live", "ready"]
 
+PUBLIC: dict[str, list[str]] = {}  # spectree: no security requirement (load balancers probe these)
+
+
+class Alive(BaseModel):
+    status: Literal["ok"]
+
+
+class Failing(BaseModel):
+    name: str
+    message: str = Field(description="What is wrong.")
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    store: str = Field(description="`ok`, or why the store does not answer.")
+    failing: list[Failing] = Field(description="The critical checks that fail.")
+
+
+class CheckEntry(BaseModel):
+    name: str
+    kind: str = Field(description="database, cache, queue, disk, scheduler, mysql, redis, celery or http")
+    critical: bool
+    status: Literal["ok", "warn", "fail"]
+    message: str = Field(description="What was found, or what is wrong.")
+    response_ms: float | None
+    checked_at: str = Field(description="ISO 8601 UTC.")
+
+
+class HealthReport(BaseModel):
+    """`fail`: a critical check fails; `degraded`: another check is not ok."""
+
+    status: Literal["ok", "degraded", "fail"]
+    checks: list[CheckEntry]
+
 
 @api.get("/health/live")
+@spec.validate(resp=Response(HTTP_200=Alive), tags=["health"], security=PUBLIC)
 def live() -> flask.Response:
     """The process answers: nothing more is checked."""
     return flask.jsonify(status="ok")
 
 
 @api.get("/health/ready")
+@spec.validate(resp=Response(HTTP_200=Readiness, HTTP_503=Readiness), tags=["health"], security=PUBLIC)
 def ready() -> tuple[flask.Response, int]:
     """Ready to serve: the store answers a trivial query and every critical check passes."""
     found = services()
@@ -44,8 +82,16 @@ def ready() -> tuple[flask.Response, int]:
 
 
 @api.get("/health")
+@spec.validate(resp=Response(HTTP_200=HealthReport, HTTP_503=HealthReport), tags=["health"], security=PUBLIC)
 def health() -> tuple[flask.Response, int]:
-    """Every health check with its latest result; 503 when a critical check fails (for load balancers)."""
+    """Every health check with its latest result; 503 when a critical check fails (for load balancers).
+
+    Checks: `database` and `cache` (critical), `queue`, `disk`, `scheduler` and one per monitored MySQL
+    (`mysql:host:port`), Redis (`redis:name`) and HTTP URL (`http:url`). Results are the latest stored run
+    when it is recent, else the checks run now. A failure becomes `fail` only after
+    `VITALS_HEALTH_FAIL_AFTER` in a row; before that it is `warn` with `failing k/N: ...`. Passwords in
+    configured URLs never appear.
+    """
     found = services()
     try:
         results = health_jobs.health_report(found.store, found.settings)

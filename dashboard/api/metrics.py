@@ -7,9 +7,10 @@ from typing import Any
 
 import flask
 import pandas as pd
+from pydantic import BaseModel, Field
 
 from collectors.catalog import METRIC_CATALOG
-from dashboard.api.core import BadParameter, api, duration_text, iso
+from dashboard.api.core import BadParameter, Query, api, duration_text, iso, responses, spec, validated
 from dashboard.services import services
 from storage.export import (
     FORMATS,
@@ -20,7 +21,7 @@ from storage.export import (
     prepare_export,
     validate_window,
 )
-from storage.reads import choose_step_ms
+from storage.reads import SUPPORTED_AGGREGATES, choose_step_ms
 from storage.store import DEFAULT_MAX_POINTS
 from storage.timeparse import to_millis, utc_now
 
@@ -42,17 +43,84 @@ def _bad_export(exc: ExportError) -> tuple[flask.Response, int]:
     return flask.jsonify(error=message, parameter=parameter), 400
 
 
-def _only(*allowed: str) -> None:
-    for name in flask.request.args:
-        if name not in allowed:
-            expected = ", ".join(allowed) if allowed else "none"
-            raise BadParameter(name, f"{name}: unknown parameter; expected {expected}")
+_TIME = "A duration ago (`30s`, `15m`, `6h`, `7d`, `2w`), `now`, or an ISO 8601 time (UTC unless it has an offset)."
+# Free text in the document where the route's own check gives the better message ("agg: unsupported
+# 'avg'"); the allowed values are still listed, so a client generated from the document sends only those.
+_AGG = Field(
+    "mean", description="Aggregate of each bucket.", json_schema_extra={"enum": list(SUPPORTED_AGGREGATES)}
+)
+
+
+class NoQuery(Query):
+    """A route that takes no parameters."""
+
+
+class CatalogEntry(BaseModel):
+    name: str
+    unit: str
+    description: str
+    series: int
+    hosts: list[str]
+    labels: list[str]
+    history: str = Field(description="Path of the metric's history.")
+
+
+class Catalog(BaseModel):
+    metrics: list[CatalogEntry]
+
+
+class HistoryQuery(Query):
+    since: str = Field("1h", min_length=1, description=f"Start of the window (inclusive). {_TIME}")
+    until: str | None = Field(
+        None, min_length=1, description=f"End of the window (exclusive). {_TIME} Default now."
+    )
+    step: str | None = Field(
+        None,
+        min_length=1,
+        description="Bucket size (`10s`, `5m`, `1h`). Default: the smallest that keeps each series under "
+        f"1,500 points. At most {MAX_HISTORY_POINTS:,} points per series.",
+    )
+    agg: str = _AGG
+    host: str | None = Field(None, min_length=1, description="Only series of this host.")
+
+
+class SeriesPoints(BaseModel):
+    series_id: int
+    host: str
+    labels: dict[str, Any]
+    points: list[tuple[str, float | None]] = Field(
+        description="[bucket start (ISO 8601 UTC), value] pairs in time order."
+    )
+
+
+class History(BaseModel):
+    metric: str
+    agg: str
+    step: str = Field(description="The bucket size, e.g. `5m`.")
+    step_ms: int
+    since: str
+    until: str
+    series: list[SeriesPoints]
+
+
+class ExportQuery(Query):
+    metric: list[str] = Field(description="A metric to export; repeat for several.")
+    since: str = Field("1h", min_length=1, description=f"Start of the window (inclusive). {_TIME}")
+    until: str | None = Field(
+        None, min_length=1, description=f"End of the window (exclusive). {_TIME} Default now."
+    )
+    step: str | None = Field(
+        None, min_length=1, description="Bucket size (`10s`, `5m`, `1h`); omit for raw samples."
+    )
+    agg: str = _AGG
+    host: str | None = Field(None, min_length=1, description="Only series of this host.")
+    format: str = Field("csv", description="File format.", json_schema_extra={"enum": list(FORMATS)})
 
 
 @api.get("/metrics")
+@spec.validate(query=NoQuery, resp=responses(Catalog), tags=["metrics"])
 def metric_catalog() -> flask.Response:
-    """Every metric in the store: unit, description, how many series and on which hosts."""
-    _only()
+    """The metric catalog: every metric in the store with its unit, description, series and hosts."""
     found = services().store.list_series()
     metrics = [_catalog_entry(str(name), group) for name, group in found.groupby("metric", sort=True)]
     return flask.jsonify(metrics=metrics)
@@ -73,13 +141,11 @@ def _catalog_entry(name: str, group: pd.DataFrame) -> dict[str, Any]:
 
 
 @api.get("/metrics/<name>/history")
+@spec.validate(query=HistoryQuery, resp=responses(History, 404), tags=["metrics"])
 def metric_history(name: str) -> flask.Response:
-    """One metric over a window, bucketed: ``since``, ``until``, ``step``, ``agg``, ``host``."""
-    _only("since", "until", "step", "agg", "host")
-    args = flask.request.args
-    start, end, step_ms, agg = validate_window(
-        args.get("since", "1h"), args.get("until"), args.get("step"), args.get("agg", "mean")
-    )
+    """One metric over a window, one point per step and series; 404 (with a suggestion) for an unknown metric."""
+    args = validated(HistoryQuery)
+    start, end, step_ms, agg = validate_window(args.since, args.until, args.step, args.agg)
     step_ms = step_ms or choose_step_ms(start, end, DEFAULT_MAX_POINTS)
     if (to_millis(end) - to_millis(start)) // step_ms > MAX_HISTORY_POINTS:
         raise BadParameter(
@@ -94,7 +160,7 @@ def metric_history(name: str) -> flask.Response:
             until=end,
             every=timedelta(milliseconds=step_ms),
             agg=agg,
-            host=args.get("host"),
+            host=args.host,
         )
     except ValueError as exc:  # the window was checked above: what is left is the metric itself
         unknown = str(exc).startswith("unknown metric")
@@ -124,22 +190,20 @@ def _series_entry(group: pd.DataFrame, agg: str, step_ms: int) -> dict[str, Any]
 
 
 @api.get("/metrics/export")
+@spec.validate(query=ExportQuery, resp=responses(None), tags=["metrics"])
 def metric_export() -> flask.Response:
-    """The samples of one or more metrics as a streamed CSV or Parquet download."""
-    _only("metric", "since", "until", "step", "agg", "host", "format")
-    args = flask.request.args
-    fmt = args.get("format", "csv").strip().lower()
+    """Download samples of one or more metrics as CSV or Parquet (streamed).
+
+    Columns: ts, metric, host, labels, unit, value. Timestamps are UTC (ISO 8601 with `Z` in CSV). Without `step` every raw
+    sample is exported; with it, one `agg` per bucket.
+    """
+    args = validated(ExportQuery)
+    fmt = args.format.strip().lower()
     if fmt not in FORMATS:
-        raise BadParameter("format", f"format: unsupported {args['format']!r}; choose csv or parquet")
+        raise BadParameter("format", f"format: unsupported {args.format!r}; choose csv or parquet")
     store = services().store
     query = prepare_export(
-        store,
-        args.getlist("metric"),
-        since=args.get("since", "1h"),
-        until=args.get("until"),
-        every=args.get("step"),
-        agg=args.get("agg", "mean"),
-        host=args.get("host"),
+        store, args.metric, since=args.since, until=args.until, every=args.step, agg=args.agg, host=args.host
     )
     chunks = iter_parquet(store, query) if fmt == "parquet" else iter_csv(store, query)
     stem = query.metrics[0] if len(query.metrics) == 1 else "metrics"

@@ -233,7 +233,7 @@ EXPORT = "/api/metrics/export?metric=system.memory.percent"
         (f"{HISTORY}?agg=average", "agg", "agg: unsupported 'average'"),
         (f"{HISTORY}?window=1h", "window", "window: unknown parameter"),
         ("/api/metrics?verbose=1", "verbose", "verbose: unknown parameter"),
-        ("/api/metrics/export", "metric", "metric: name at least one metric"),
+        ("/api/metrics/export", "metric", "metric: required"),
         (
             "/api/metrics/export?metric=system.memory.percnt",
             "metric",
