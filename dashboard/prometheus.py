@@ -20,9 +20,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from collectors.catalog import METRIC_CATALOG
 from dashboard.services import Services, services
 from storage.export import vitals_version
+from tasks.catalog import METRIC_CATALOG
 
 __all__ = ["VitalsCollector", "prometheus", "prometheus_name"]
 

@@ -49,6 +49,7 @@ __all__ = [
     "health_report",
     "job_specs",
     "overall_status",
+    "redact_text",
     "redacted",
     "run_checks",
 ]
@@ -286,6 +287,11 @@ def configured_secrets(settings: Settings) -> tuple[str, ...]:
     urls += [*settings.http_checks, *settings.celery_broker_urls]
     found = {secret for url in urls if url for secret in checks.url_secrets(url)}
     return tuple(sorted(found, key=len, reverse=True))
+
+
+def redact_text(text: str, settings: Settings) -> str:
+    """``text`` with every configured secret (passwords in monitored URLs) masked."""
+    return checks.redact(text, configured_secrets(settings))
 
 
 def redacted(results: Sequence[HealthResult], settings: Settings) -> list[HealthResult]:

@@ -8,7 +8,6 @@ import flask
 from pydantic import BaseModel, Field
 from spectree import Response
 
-from collectors.health import redact
 from dashboard.api.core import api, iso, spec
 from dashboard.services import services
 from storage.health import HealthResult, ping
@@ -64,12 +63,13 @@ def live() -> flask.Response:
 def ready() -> tuple[flask.Response, int]:
     """Ready to serve: the store answers a trivial query and every critical check passes."""
     found = services()
-    secrets = health_jobs.configured_secrets(found.settings)
     try:
         ping(found.store.engine)
         results = health_jobs.health_report(found.store, found.settings, only_critical=True)
     except Exception as exc:
-        words = redact(str(getattr(exc, "orig", None) or exc).splitlines()[0], secrets)
+        words = health_jobs.redact_text(
+            str(getattr(exc, "orig", None) or exc).splitlines()[0], found.settings
+        )
         return flask.jsonify(status="unavailable", store=words, failing=[]), 503
     failing = [
         {"name": result.name, "message": result.message}
@@ -96,9 +96,8 @@ def health() -> tuple[flask.Response, int]:
     try:
         results = health_jobs.health_report(found.store, found.settings)
     except Exception as exc:  # the store itself is down: nothing could be read or recorded
-        words = redact(
-            str(getattr(exc, "orig", None) or exc).splitlines()[0],
-            health_jobs.configured_secrets(found.settings),
+        words = health_jobs.redact_text(
+            str(getattr(exc, "orig", None) or exc).splitlines()[0], found.settings
         )
         body = {"status": "fail", "checks": [_store_down(words)]}
         return _no_store(flask.jsonify(body)), 503

@@ -9,7 +9,6 @@ import flask
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from collectors.catalog import METRIC_CATALOG
 from dashboard.api.core import BadParameter, Query, api, duration_text, iso, responses, spec, validated
 from dashboard.services import services
 from storage.export import (
@@ -24,6 +23,7 @@ from storage.export import (
 from storage.reads import SUPPORTED_AGGREGATES, choose_step_ms
 from storage.store import DEFAULT_MAX_POINTS
 from storage.timeparse import to_millis, utc_now
+from tasks.catalog import METRIC_CATALOG
 
 __all__ = ["MAX_HISTORY_POINTS", "metric_catalog", "metric_export", "metric_history"]
 
