@@ -1,18 +1,19 @@
 """Login for every page and every Dash request (Flask-Login), with a plain server-rendered form.
 
 The login page is plain Flask rather than a Dash page so that nothing of the Dash app (layout,
-callbacks, component bundles) is reachable before login.
+callbacks, component bundles) is reachable before login. It is a Jinja template with autoescaping, so
+nothing a visitor typed (the username, the ``next`` path) can become markup.
 """
 
 from __future__ import annotations
 
 import secrets
-from html import escape
 from urllib.parse import urlparse
 
 import flask
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from jinja2 import Environment, PackageLoader, select_autoescape
 
 from storage.audit import record_audit
 from storage.tokens import verify_token
@@ -30,6 +31,9 @@ PUBLIC_PREFIXES = (
     "/api/health/ready",
     "/api/health",
 )
+
+
+_TEMPLATES = Environment(loader=PackageLoader("dashboard", "templates"), autoescape=select_autoescape(["html"]))
 
 
 class SessionUser(UserMixin):
@@ -52,9 +56,14 @@ def install_auth(server: flask.Flask) -> None:
         return SessionUser(user) if user and user.active else None
 
     server.before_request(_require_login)
-    server.add_url_rule("/favicon.ico", "favicon", lambda: flask.redirect("/_favicon.ico", 301))
+    server.add_url_rule("/favicon.ico", "favicon", _favicon)
     server.add_url_rule("/login", "login", _login, methods=["GET", "POST"])
     server.add_url_rule("/logout", "logout", _logout, methods=["GET", "POST"])
+
+
+def _favicon() -> ResponseReturnValue:
+    # Browsers ask for /favicon.ico; Dash serves its own at /_favicon.ico.
+    return flask.redirect("/_favicon.ico", 301)
 
 
 def _require_login() -> ResponseReturnValue | None:
@@ -129,17 +138,6 @@ def _login_page(next_url: str, error: str = "", username: str = "") -> str:
     # One token per session: a second load of this page (another tab, a favicon redirect) must not
     # invalidate a form already on screen.
     token = flask.session.setdefault("csrf", secrets.token_urlsafe(16))
-    alert = f'<div class="alert alert-danger py-2" role="alert">{escape(error)}</div>' if error else ""
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign in · Vitals</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="/_favicon.ico"><link rel="stylesheet" href="/assets/bootstrap.min.css"><link rel="stylesheet" href="/assets/vitals.css"></head>
-<body class="bg-body-tertiary"><main class="login-box card shadow-sm mx-auto p-4">
-<h1 class="h4 mb-3">Vitals</h1><p class="text-secondary">Sign in to see your back end's health.</p>{alert}
-<form method="post" action="/login">
-<input type="hidden" name="csrf" value="{token}"><input type="hidden" name="next" value="{escape(next_url)}">
-<div class="mb-3"><label class="form-label" for="username">Username</label>
-<input class="form-control" id="username" name="username" value="{escape(username)}" autocomplete="username" required autofocus></div>
-<div class="mb-3"><label class="form-label" for="password">Password</label>
-<input class="form-control" id="password" name="password" type="password" autocomplete="current-password" required></div>
-<button class="btn btn-primary w-100" id="login-submit" type="submit">Sign in</button></form></main></body></html>"""
+    return _TEMPLATES.get_template("login.html").render(
+        csrf=token, next_url=next_url, error=error, username=username
+    )

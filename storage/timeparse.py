@@ -8,7 +8,16 @@ from typing import TypeAlias
 
 import pandas as pd
 
-__all__ = ["TimeInput", "parse_duration", "parse_time", "resolve_range", "to_millis", "utc_now"]
+__all__ = [
+    "TimeInput",
+    "format_utc",
+    "iso_z",
+    "parse_duration",
+    "parse_time",
+    "resolve_range",
+    "to_millis",
+    "utc_now",
+]
 
 TimeInput: TypeAlias = str | datetime | pd.Timestamp | timedelta | int | float | None
 
@@ -28,6 +37,24 @@ _EXAMPLES = "'30s', '15m', '5min', '6h', '7d' or '2w'"
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _aware(moment: datetime | pd.Timestamp) -> datetime:
+    # Stored times are naive UTC; anything naive is taken to be UTC.
+    found = moment.to_pydatetime() if isinstance(moment, pd.Timestamp) else moment
+    return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
+
+
+def format_utc(moment: datetime | pd.Timestamp | None, *, seconds: bool = True, missing: str = "-") -> str:
+    """How a time is shown to people everywhere in Vitals: ``2026-12-01 22:07:40 UTC``."""
+    if moment is None or moment != moment:  # None or NaT
+        return missing
+    return _aware(moment).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def iso_z(moment: datetime | pd.Timestamp, *, timespec: str = "milliseconds") -> str:
+    """How a time is written for machines (API, exports, webhooks): ISO 8601 UTC with ``Z``."""
+    return _aware(moment).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def parse_duration(text: str | timedelta, *, name: str = "duration") -> timedelta:

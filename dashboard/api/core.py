@@ -8,13 +8,14 @@ bad parameter, 404 for an unknown object, 403 for a role that may not do it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import flask
 from pydantic import BaseModel, ConfigDict
 from spectree import Response, SpecTree
 
+from storage.timeparse import iso_z
 from tasks.actions import PermissionDenied
 
 __all__ = [
@@ -124,8 +125,8 @@ def _denied(exc: PermissionDenied) -> tuple[flask.Response, int]:
 
 
 def iso(moment: datetime) -> str:
-    """A UTC instant as ISO 8601 with milliseconds and ``Z``."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """A UTC instant as ISO 8601 with milliseconds and ``Z`` (the one machine format, ``iso_z``)."""
+    return iso_z(moment)
 
 
 def duration_text(step_ms: int) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from storage import connect
 from storage.retention import tier_summary
+from storage.timeparse import format_utc
 from tasks.actions.system import enforce_retention_now, upgrade_schema
 from tasks.commands import cli_actor, settings
 
@@ -55,11 +58,8 @@ def retention(ctx: click.Context, enforce: bool) -> None:
         )
 
 
-def _when(moment: object) -> str:
-    # pandas turns a missing time into NaT, which is not equal to itself.
-    if moment is None or moment != moment or not hasattr(moment, "strftime"):
-        return "-"
-    return str(moment.strftime("%Y-%m-%d %H:%M UTC"))
+def _when(moment: Any) -> str:
+    return format_utc(moment, seconds=False)
 
 
 @click.command()
