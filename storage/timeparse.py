@@ -33,6 +33,8 @@ _UNITS_MS = {
 }
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|sec|min|s|m|h|d|w)\s*$")
 _EXAMPLES = "'30s', '15m', '5min', '6h', '7d' or '2w'"
+# Longer than any history Vitals keeps, and short enough that "now minus it" is still a valid date.
+_LONGEST = timedelta(days=100 * 365)
 
 
 def utc_now() -> datetime:
@@ -65,9 +67,16 @@ def parse_duration(text: str | timedelta, *, name: str = "duration") -> timedelt
         match = _DURATION.match(str(text))
         if not match:
             raise ValueError(f"{name}: {text!r} is not a duration; use a number and a unit like {_EXAMPLES}")
-        delta = timedelta(milliseconds=float(match.group(1)) * _UNITS_MS[match.group(2)])
+        milliseconds = float(match.group(1)) * _UNITS_MS[match.group(2)]
+        if milliseconds > _LONGEST.total_seconds() * 1000:
+            raise ValueError(
+                f"{name}: {text!r} is longer than {_LONGEST.days:,} days; use a shorter duration"
+            )
+        delta = timedelta(milliseconds=milliseconds)
     if delta <= timedelta(0):
         raise ValueError(f"{name}: must be greater than zero, got {text!r}")
+    if delta > _LONGEST:
+        raise ValueError(f"{name}: longer than {_LONGEST.days:,} days; use a shorter duration")
     return delta
 
 

@@ -9,9 +9,12 @@ touches no shared list.
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 
 import flask
+from flask.blueprints import BlueprintSetupState
+from werkzeug.exceptions import HTTPException
 
 from dashboard.api.core import BadParameter, api, spec
 from storage.export import vitals_version
@@ -23,6 +26,46 @@ _NOT_ROUTES = {"core"}
 for _info in pkgutil.iter_modules(__path__):
     if _info.name not in _NOT_ROUTES and not _info.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_info.name}")
+
+
+log = logging.getLogger("vitals.api")
+
+
+@api.record_once
+def _json_errors_under_api(state: BlueprintSetupState) -> None:
+    """Under /api every answer is JSON: an unknown path is a JSON 404 (not the Dash page Dash's catch-all
+    route would serve), a wrong method a JSON 405, a crash a JSON 500 (logged with its traceback)."""
+    state.app.before_request(_unknown_api_path)
+    state.app.register_error_handler(HTTPException, _http_error)
+    state.app.register_error_handler(Exception, _crash)
+
+
+def _unknown_api_path() -> flask.Response | None:
+    rule = flask.request.url_rule
+    if rule is None:  # no route matched at all: the 404/405 handler answers
+        return None
+    if flask.request.path.startswith("/api/") and not rule.rule.startswith("/api/"):
+        response = flask.jsonify(error=f"path: no API route {flask.request.path}", parameter="path")
+        response.status_code = 404
+        return response
+    return None
+
+
+def _http_error(exc: HTTPException) -> flask.Response | HTTPException:
+    if not flask.request.path.startswith("/api/"):
+        return exc
+    response = flask.jsonify(error=exc.description or exc.name, parameter=None)
+    response.status_code = exc.code or 500
+    return response
+
+
+def _crash(exc: Exception) -> flask.Response | tuple[str, int]:
+    log.exception("unhandled error on %s %s", flask.request.method, flask.request.path)
+    if not flask.request.path.startswith("/api/"):
+        return "Internal Server Error", 500
+    response = flask.jsonify(error="internal error; the server log has the details", parameter=None)
+    response.status_code = 500
+    return response
 
 
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}}

@@ -246,6 +246,10 @@ EXPORT = "/api/metrics/export?metric=system.memory.percent"
         (f"{EXPORT}&format=xlsx", "format", "format: unsupported 'xlsx'; choose csv or parquet"),
         (f"{EXPORT}&host=nowhere", "host", "no series of 'system.memory.percent' on host 'nowhere'"),
         (f"{EXPORT}&metrics=x", "metrics", "metrics: unknown parameter"),
+        (f"{HISTORY}?since=999999d", "since", "longer than 36,500 days"),
+        (f"{HISTORY}?step=99999999999d", "step", "longer than 36,500 days"),
+        (f"{EXPORT}&since=999999d", "since", "longer than 36,500 days"),
+        (f"{HISTORY}?since=", "since", "since: String should have at least 1 character"),
     ],
 )
 def test_every_bad_parameter_is_400_naming_it(
@@ -256,6 +260,16 @@ def test_every_bad_parameter_is_400_naming_it(
     body = response.get_json()
     assert body["parameter"] == parameter
     assert message in body["error"]
+
+
+def test_unknown_api_paths_and_methods_answer_json(app, token: str) -> None:
+    client = app.server.test_client()
+    missing = client.get("/api/no/such/route", headers=_bearer(token))
+    assert missing.status_code == 404
+    assert missing.get_json() == {"error": "path: no API route /api/no/such/route", "parameter": "path"}
+    wrong_method = client.delete("/api/metrics", headers=_bearer(token))
+    assert wrong_method.status_code == 405
+    assert wrong_method.is_json and "not allowed" in wrong_method.get_json()["error"]
 
 
 # --- Prometheus ---------------------------------------------------------------------------------

@@ -108,6 +108,8 @@ def test_export_takes_the_format_from_the_file_name(seeded: dict[str, str], tmp_
         (["--every", "0s"], "vitals: every: must be greater than zero"),
         (["--every", "5m", "--agg", "avg"], "vitals: agg: unsupported 'avg'"),
         (["--format", "xlsx"], "vitals: format: unsupported 'xlsx'"),
+        (["--since", "999999d"], "vitals: since: '999999d' is longer than 36,500 days"),
+        (["--every", "99999999999d"], "vitals: every: '99999999999d' is longer than 36,500 days"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_readable_line(
