@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import shutil
+import socket
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -36,7 +37,8 @@ from tasks.commands.celery import beat, worker
 from tasks.commands.data import db, export, metrics, retention
 from tasks.commands.tokens import tokens
 from tasks.commands.users import users
-from tasks.log_jobs import install_own_log_handler
+from tasks.health_jobs import mask_url
+from tasks.log_jobs import install_own_log_handler, own_log_path
 from tasks.schedule import JobContext, job_specs
 from tasks.scheduler import EmbeddedScheduler
 
@@ -79,6 +81,7 @@ def create_app(
         assets_folder=str(ASSETS_DIR),
         suppress_callback_exceptions=True,  # page components are not in the initial layout
         update_title="",  # no "Updating..." flicker in the tab title on every refresh
+        compress=True,  # gzip/brotli through flask-compress: plotly.min.js alone is 4.8 MB uncompressed
     )
     server = app.server
     server.secret_key = _secret_key(settings)
@@ -122,15 +125,41 @@ def run(ctx: click.Context) -> None:
     """Embedded mode: SQLite in VITALS_DATA_DIR, in-process collection, the dashboard on
     VITALS_BIND_HOST:VITALS_BIND_PORT (default 127.0.0.1:8050)."""
     settings = cli_settings(ctx)
+    # One access-log line per Dash callback was most of Vitals' own log (and re-ingested into its store).
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     store = connect(settings.store_url)
     url = f"http://{settings.bind_host}:{settings.bind_port}"
     _announce_first_admin(store, url)
     app = create_app(settings, store, run_scheduler=True)
-    print(
-        f"Vitals is running at {url} (store: {store.engine.url.render_as_string(hide_password=True)})",
-        flush=True,
-    )
+    print(_banner(settings, store, url), flush=True)
     app.run(host=settings.bind_host, port=settings.bind_port, debug=False)
+
+
+def _check_port_free(settings: Settings) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind((settings.bind_host, settings.bind_port))
+        except OSError as exc:
+            raise SystemExit(
+                f"vitals: cannot listen on {settings.bind_host}:{settings.bind_port} ({exc.strerror}); "
+                "is Vitals already running? Set VITALS_BIND_PORT to use another port"
+            ) from None
+
+
+def _banner(settings: Settings, store: Store, url: str) -> str:
+    """What the operator needs at start: where to look, what is watched, where the log goes."""
+    watched = ["this host"]
+    watched += [f"MySQL {mask_url(target)}" for target in settings.mysql_urls]
+    watched += [f"Redis {mask_url(target)}" for target in settings.redis_urls]
+    watched += [f"Celery {mask_url(target)}" for target in settings.celery_broker_urls]
+    watched += [f"logs {pattern}" for pattern in settings.log_paths]
+    watched += [f"HTTP {target}" for target in settings.http_checks]
+    return (
+        f"Vitals is running at {url}\n"
+        f"  store: {store.engine.url.render_as_string(hide_password=True)}\n"
+        f"  watching: {', '.join(watched)}\n"
+        f"  own log: {own_log_path(settings).resolve()}"
+    )
 
 
 @click.command()
@@ -172,11 +201,14 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     """The ``vitals`` command; returns its exit code."""
     commands = [run, web, worker, beat, db, users, tokens, metrics, retention, export]
-    return run_cli(build_cli(_version(), commands, _capture_own_log), argv)
+    return run_cli(build_cli(_version(), commands, _before_server), argv)
 
 
-def _capture_own_log(settings: Settings) -> None:
-    """Servers' own logs go to a file as JSON lines, which Vitals tails like any other log."""
+def _before_server(settings: Settings, command: str) -> None:
+    """A web server first checks its port is free (before anything is created or printed); every
+    server's own logs then go to a file as JSON lines, which Vitals tails like any other log."""
+    if command in {"run", "web"}:
+        _check_port_free(settings)
     install_own_log_handler(settings)
 
 

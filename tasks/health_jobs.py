@@ -31,7 +31,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from collectors import health as checks
-from collectors.health import FAIL, OK, CheckSpec, Outcome
+from collectors.health import FAIL, OK, CheckSpec, Outcome, mask_url
 from collectors.mysql import parse_target as mysql_target
 from collectors.redis_monitor import parse_target
 from storage import Settings, Store
@@ -48,6 +48,7 @@ __all__ = [
     "evaluate_now",
     "health_report",
     "job_specs",
+    "mask_url",
     "overall_status",
     "redact_text",
     "redacted",

@@ -61,7 +61,7 @@ def build_cli(
         )
         ctx.obj = load_settings()
         if server:
-            on_server_start(ctx.obj)
+            on_server_start(ctx.obj, str(ctx.invoked_subcommand))
 
     for command in commands:
         cli.add_command(command)

@@ -242,3 +242,24 @@ def test_worker_needs_a_broker(runs: dict[str, CliRun]) -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("vitals:")
     assert "VITALS_BROKER_URL" in lines[0]
+
+
+# -- start-up --------------------------------------------------------------------------------------
+
+
+def test_a_port_in_use_is_refused_before_anything_is_created_or_printed(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        data_dir = tmp_path / "data"
+        result = run_cli("run", env=cli_env(data_dir, VITALS_BIND_PORT=str(port)))
+    assert result.returncode != 0
+    assert result.stdout == ""  # no banner, no first-run password
+    assert result.stderr.strip().splitlines() == [
+        f"vitals: cannot listen on 127.0.0.1:{port} (Address already in use); is Vitals already running? "
+        "Set VITALS_BIND_PORT to use another port"
+    ]
+    assert not data_dir.exists()
