@@ -28,6 +28,9 @@ _LAYOUT: dict[str, Any] = {
 }
 
 
+FEW_POINTS = 40
+
+
 def trace_name(labels: Mapping[str, str], host: str, many_hosts: bool, fallback: str) -> str:
     parts = ([host] if many_hosts else []) + [str(value) for _key, value in sorted(labels.items())]
     return " · ".join(parts) or fallback
@@ -87,7 +90,8 @@ def line_figure(
             go.Scatter(
                 x=x,
                 y=y,
-                mode="lines",
+                # A short series as bare lines can be invisible (one point draws nothing).
+                mode="lines+markers" if len(rows) < FEW_POINTS else "lines",
                 connectgaps=False,
                 name=trace_name(first["labels"], first["host"], many_hosts, fallback_name),
                 hovertemplate=f"%{{y:.4~g}} {unit}<extra>%{{fullData.name}}</extra>",
@@ -133,3 +137,35 @@ def empty_figure(message: str) -> go.Figure:
     figure = go.Figure(layout={**_LAYOUT, "xaxis": {"visible": False}, "yaxis": {"visible": False}})
     figure.add_annotation(text=message, showarrow=False, font={"size": 14, "color": "#6c757d"})
     return figure
+
+
+# --- alerts (added for the Alerts page) --------------------------------------------------------
+
+FIRING_COLOUR = "rgba(220, 53, 69, 0.15)"
+
+
+def add_rule_thresholds(figure: go.Figure, operator: str, threshold: float, threshold2: float | None) -> None:
+    """Draw an alert rule's threshold line(s); for between/outside, shade the band between them."""
+    for value in (threshold, threshold2):
+        if value is None:
+            continue
+        figure.add_hline(
+            y=value,
+            line={"color": "#dc3545", "dash": "dash", "width": 1.5},
+            annotation_text=f"threshold {value:g}",
+            annotation_position="top left",
+            annotation_font={"size": 10, "color": "#dc3545"},
+        )
+    if operator in ("between", "outside") and threshold2 is not None:
+        figure.add_hrect(
+            y0=threshold, y1=threshold2, fillcolor="rgba(220, 53, 69, 0.06)", line_width=0, layer="below"
+        )
+
+
+def shade_spans(figure: go.Figure, spans: list[tuple[Any, Any]], label: str = "firing") -> None:
+    """Shade time spans (e.g. when an alert fired); an open span ends at the right edge."""
+    for start, end in spans:
+        figure.add_vrect(
+            x0=start, x1=end, fillcolor=FIRING_COLOUR, line_width=0, layer="below",
+            annotation_text=label, annotation_position="top left", annotation_font={"size": 10},
+        )  # fmt: skip

@@ -12,6 +12,9 @@ REFRESH_CHOICE = "refresh-choice"
 PAUSE_BUTTON = "pause-button"
 PAUSED = "paused"
 LAST_UPDATED = "last-updated"
+ZOOM_RANGE = "zoom-range"  # a stack of drag-zoomed windows; the newest one is the global range
+ZOOM_BADGE = "zoom-badge"
+ZOOM_BACK = "zoom-back"
 
 # Pattern-matching types
 LIVE_CHART = "live-chart"

@@ -10,10 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "SettingsError", "get_settings", "load_settings"]
+__all__ = ["CacheEvictionRule", "Settings", "SettingsError", "get_settings", "load_settings"]
 
 
 class SettingsError(ValueError):
@@ -28,6 +28,29 @@ def _split_csv(value: object) -> object:
 
 
 CsvList = Annotated[list[str], NoDecode]
+
+
+class CacheEvictionRule(BaseModel):
+    """One eviction rule of the Cache page (``VITALS_CACHE_EVICTION_RULES`` is a JSON list of them):
+    when ``target``'s memory use passes ``above_percent`` of maxmemory, remove keys matching
+    ``pattern`` in db ``db``, least recently used first, until it is at ``down_to_percent``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: str = Field(min_length=1, description="a monitored Redis target's name")
+    pattern: str = Field(min_length=1, description="SCAN glob of the keys the rule may remove")
+    db: int = Field(default=0, ge=0, le=1023)
+    above_percent: float = Field(default=90.0, gt=0, le=100)
+    down_to_percent: float = Field(default=75.0, ge=0, lt=100)
+    max_keys: int = Field(default=10_000, ge=1, description="keys removed per run at most")
+
+    @model_validator(mode="after")
+    def _down_below_above(self) -> CacheEvictionRule:
+        if self.down_to_percent >= self.above_percent:
+            raise ValueError("down_to_percent must be below above_percent")
+        if set(self.pattern) <= {"*"}:
+            raise ValueError("pattern: a rule may not match every key")
+        return self
 
 
 class Settings(BaseSettings):
@@ -51,7 +74,27 @@ class Settings(BaseSettings):
     celery_interval_seconds: float = Field(default=10.0, gt=0, le=3600, description="Celery collection")
     logs_interval_seconds: float = Field(default=2.0, gt=0, le=3600, description="Log tailing")
     health_interval_seconds: float = Field(default=15.0, gt=0, le=3600, description="Health checks")
+    incidents_interval_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="Grouping critical alerts into incidents"
+    )
+    incident_group_window_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=86_400,
+        description="Critical alerts of one target this close join one incident",
+    )
     log_paths: CsvList = Field(default_factory=list, description="Log files to tail (glob patterns)")
+    logs_archive_after_days: int = Field(
+        default=7, ge=1, description="Log entries older than this are archived"
+    )
+    logs_hot_retention_days: int = Field(
+        default=30, ge=1, description="Archived log entries stay searchable in the hot table this long"
+    )
+    logs_archive_retention_days: int = Field(default=365, ge=1, description="Log archives kept this long")
+    logs_archive_dir: Path | None = Field(
+        default=None, description="Where log archives go; default data_dir/archives/logs"
+    )
+    logs_archive_interval_seconds: float = Field(default=3600.0, gt=0, description="Scheduled log archiving")
     http_checks: CsvList = Field(default_factory=list, description="URLs to health-check")
     health_fail_after: int = Field(default=3, ge=1, description="Consecutive failures before a check fails")
     disk_free_warn_percent: float = Field(default=15.0, ge=0, le=100)
@@ -64,10 +107,34 @@ class Settings(BaseSettings):
     retention_raw_days: int = Field(default=14, ge=1, description="Raw samples kept this long")
     retention_1m_days: int = Field(default=90, ge=1, description="1-minute rollups kept this long")
     retention_1h_days: int = Field(default=730, ge=1, description="1-hour rollups kept this long")
+    alert_evaluation_interval_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="How often alert rules are evaluated"
+    )
+    alert_group_wait_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=600,
+        description="Alerts firing on one channel within this wait share a message",
+    )
+    public_url: str | None = Field(
+        default=None, description="Base URL notifications link back to; default http://bind_host:bind_port"
+    )
     secret_key: str | None = Field(default=None, min_length=16, description="Signs session cookies")
     bind_host: str = "127.0.0.1"
     bind_port: int = Field(default=8050, ge=1, le=65535)
     embedded_scheduler: bool = Field(default=True, description="Run collection inside the web process")
+    # The Cache page: tag sets of Laravel-style tagged caches are "tag:<name>:entries" sets listing keys.
+    cache_tag_set_template: str = Field(
+        default="tag:{tag}:entries", description="Key of a tag's set of keys; {tag} is the tag's name"
+    )
+    cache_tag_key_prefix: str = Field(default="", description="Prefix added to each member of a tag set")
+    cache_clear_max_keys: int = Field(default=1_000_000, ge=1, description="Keys one clear removes at most")
+    cache_eviction_rules: list[CacheEvictionRule] = Field(
+        default_factory=list, description="Eviction rules (JSON list); none means off"
+    )
+    cache_eviction_interval_seconds: float = Field(
+        default=60.0, gt=0, le=86_400, description="Eviction rules"
+    )
 
     _split_lists = field_validator(
         "mysql_urls", "redis_urls", "celery_broker_urls", "log_paths", "http_checks", mode="before"
@@ -80,15 +147,29 @@ class Settings(BaseSettings):
             raise ValueError("expected a sqlite:/// or mysql+pymysql:// URL")
         return value
 
+    def stale_after_seconds(self, interval_seconds: float) -> float:
+        """A reading older than this is "no data", never a current value: three collection intervals,
+        and at least 30 s so one slow cycle does not blank a panel. Every page and check uses this rule."""
+        return max(STALE_FLOOR_SECONDS, STALE_INTERVALS * interval_seconds)
+
     @property
     def spool_dir(self) -> Path:
         """Where collected records wait, durably, while the store is unreachable."""
         return self.data_dir / "spool"
 
     @property
+    def log_archive_dir(self) -> Path:
+        """Where log archives are written (``logs_archive_dir``, else data_dir/archives/logs)."""
+        return self.logs_archive_dir or self.data_dir / "archives" / "logs"
+
+    @property
     def store_url(self) -> str:
         """The URL the store connects to: the configured one, else the embedded SQLite file."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'vitals.db').resolve()}"
+
+
+STALE_INTERVALS = 3
+STALE_FLOOR_SECONDS = 30.0
 
 
 def load_settings(**overrides: object) -> Settings:

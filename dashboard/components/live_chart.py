@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import dash_bootstrap_components as dbc
 from dash import MATCH, Dash, Input, Output, Patch, State, ctx, dcc, html, no_update
@@ -16,11 +17,11 @@ from dash import MATCH, Dash, Input, Output, Patch, State, ctx, dcc, html, no_up
 from dashboard import ids
 from dashboard.figures import add_threshold_bands, empty_figure, gap_threshold_ms, line_figure, series_xy
 from dashboard.services import services
-from dashboard.timerange import resolve_range_choice
+from dashboard.timerange import resolve_range_choice, zoomed_window
 from storage.export import iter_csv, prepare_export
 from storage.reads import choose_step_ms
 from storage.store import DEFAULT_MAX_POINTS
-from storage.timeparse import to_millis
+from storage.timeparse import format_utc, to_millis
 
 __all__ = ["ChartSpec", "chart_spec", "download_chart_csv", "live_chart", "register_live_chart_callbacks"]
 
@@ -29,6 +30,10 @@ _TICKS_BEFORE_REDRAW = 60
 # The CSV download of each chart (pattern-matching types, like those in ``dashboard.ids``).
 DOWNLOAD_BUTTON = "live-chart-download-button"
 DOWNLOAD = "live-chart-download"
+# "Jump to logs": clicking a point navigates this Location to /logs around the point and its host.
+JUMP_TO_LOGS = "live-chart-jump-to-logs"
+# Half of the log window opened around a clicked point (at least; a coarse step widens it).
+JUMP_HALF_WINDOW_MS = 5 * 60_000
 CHART_HEIGHT_PX = 260
 
 
@@ -76,6 +81,7 @@ def live_chart(spec: ChartSpec) -> dbc.Card:
                         figure=empty_figure("Loading…"),
                     ),
                     html.Div(id={"type": ids.LIVE_CHART_STATUS, "chart": spec.key}, className="chart-status"),
+                    dcc.Location(id={"type": JUMP_TO_LOGS, "chart": spec.key}, refresh="callback-nav"),
                     dcc.Store(
                         id={"type": ids.LIVE_CHART_STATE, "chart": spec.key}, data={"spec": asdict(spec)}
                     ),
@@ -104,6 +110,7 @@ def register_live_chart_callbacks(app: Dash) -> None:
         Input(ids.TIME_RANGE, "value"),
         Input(ids.CUSTOM_RANGE, "start_date"),
         Input(ids.CUSTOM_RANGE, "end_date"),
+        Input(ids.ZOOM_RANGE, "data"),
         State({"type": ids.LIVE_CHART_STATE, "chart": MATCH}, "data"),
     )(update_live_chart)
     app.callback(
@@ -112,6 +119,37 @@ def register_live_chart_callbacks(app: Dash) -> None:
         State({"type": ids.LIVE_CHART_STATE, "chart": MATCH}, "data"),
         prevent_initial_call=True,
     )(download_chart_csv)
+    app.callback(
+        Output({"type": JUMP_TO_LOGS, "chart": MATCH}, "href"),
+        Input({"type": ids.LIVE_CHART, "chart": MATCH}, "clickData"),
+        State({"type": ids.LIVE_CHART_STATE, "chart": MATCH}, "data"),
+        prevent_initial_call=True,
+    )(jump_to_logs)
+
+
+def jump_to_logs(click: dict[str, Any] | None, state: dict[str, Any] | None) -> Any:
+    """The Logs page on the window around a clicked point, for the host of the clicked line."""
+    points = (click or {}).get("points") or []
+    if not points or not state or points[0].get("x") is None:
+        return no_update
+    point = points[0]
+    try:
+        at_ms = to_millis(datetime.fromisoformat(str(point["x"]).replace(" ", "T")).replace(tzinfo=UTC))
+    except ValueError:
+        return no_update
+    step_ms = (state.get("shown") or [0, 0, 0])[2] or 0
+    half = max(JUMP_HALF_WINDOW_MS, 3 * int(step_ms))
+    hosts = state.get("hosts") or []
+    curve = point.get("curveNumber")
+    host = hosts[curve] if isinstance(curve, int) and 0 <= curve < len(hosts) else state["spec"].get("host")
+    params = {"from": _iso_ms(at_ms - half), "to": _iso_ms(at_ms + half)}
+    if host:
+        params["host"] = host
+    return "/logs?" + urlencode(params)
+
+
+def _iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def update_live_chart(
@@ -119,14 +157,16 @@ def update_live_chart(
     choice: str | None,
     start_date: str | None,
     end_date: str | None,
+    zoom: list[dict[str, str]] | None,
     state: dict[str, Any],
 ) -> tuple[Any, dict[str, Any], str]:
     spec = chart_spec(state)
-    since, until = resolve_range_choice(choice, [start_date or "", end_date or ""])
+    since, until = zoomed_window(zoom) or resolve_range_choice(choice, [start_date or "", end_date or ""])
     step_ms = choose_step_ms(since, until, DEFAULT_MAX_POINTS)
-    # Only complete buckets are drawn, so an appended point never needs correcting later.
+    # Appends add complete buckets only, so an appended point never needs correcting later; a full
+    # draw also shows the partial newest bucket (else the newest minutes of a long range are hidden).
     complete_until_ms = to_millis(until) // step_ms * step_ms
-    window = f"{choice}|{start_date}|{end_date}"
+    window = f"{choice}|{start_date}|{end_date}|{zoom[-1] if zoom else ''}"
     can_append = (
         ctx.triggered_id == ids.REFRESH_INTERVAL
         and state.get("window") == window
@@ -136,7 +176,7 @@ def update_live_chart(
     try:
         if can_append:
             return _append(spec, state, step_ms, since, until, complete_until_ms)
-        return _redraw(spec, state, window, step_ms, since, until, complete_until_ms)
+        return _redraw(spec, state, window, step_ms, since, until, to_millis(until))
     except Exception as exc:  # a failing store degrades this chart, not the page
         return no_update, state, f"Could not load data: {exc}"
 
@@ -171,13 +211,15 @@ def _redraw(
     figure, order = line_figure(frame, spec.agg, since, until, spec.unit, spec.title)
     if spec.thresholds:
         add_threshold_bands(figure, spec.thresholds, spec.low_is_bad)
+    hosts = frame.groupby("series_id", sort=True)["host"].first()
     new_state = {
         **base_state,
         "series": order,
+        "hosts": [str(hosts[series_id]) for series_id in order],  # for "jump to logs"
         "last_bucket": to_millis(frame["ts"].max()),
         "gap_ms": gap_threshold_ms(frame),
     }
-    return figure, new_state, _status(frame, step_ms)
+    return figure, new_state, _status(frame, step_ms, since)
 
 
 def _append(
@@ -229,7 +271,26 @@ def download_chart_csv(_clicks: int | None, state: dict[str, Any]) -> Any:
     return dcc.send_string(content, f"{spec.metric}-{stamp:%Y%m%dT%H%M%SZ}.csv", type="text/csv")
 
 
-def _status(frame: Any, step_ms: int) -> str:
+def _status(frame: Any, step_ms: int, since: datetime | None = None) -> str:
     newest = frame["ts"].max().strftime("%H:%M:%S UTC")
-    step = f"{step_ms // 1000}s" if step_ms < 60_000 else f"{step_ms // 60_000}min"
-    return f"Latest point {newest} · {frame['series_id'].nunique()} series · one point per {step}"
+    parts = [
+        f"Latest point {newest}",
+        f"{frame['series_id'].nunique()} series",
+        f"one point per {_resolution(frame, step_ms)}",
+    ]
+    first = frame["ts"].min()
+    if since is not None and first.to_pydatetime() - since > timedelta(milliseconds=2 * step_ms):
+        parts.append(f"data starts at {format_utc(first, seconds=False)}")
+    return " · ".join([*parts, "click a point for its logs"])
+
+
+def _resolution(frame: Any, step_ms: int) -> str:
+    """What one point really stands for: the bucket, or the collection interval when that is longer
+    (a 1 s step over samples taken every 5 s still has one point per 5 s)."""
+    spacing = frame.groupby("series_id")["ts"].diff().dropna()
+    real_ms = max(step_ms, int(spacing.median().total_seconds() * 1000)) if not spacing.empty else step_ms
+    if real_ms < 60_000:
+        return f"{round(real_ms / 1000)}s"
+    if real_ms < 3_600_000:
+        return f"{round(real_ms / 60_000)}min"
+    return f"{round(real_ms / 3_600_000)}h"

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Dash, Input, Output, State, dcc, html
+from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 from flask_login import current_user
 
 from dashboard import ids
-from dashboard.timerange import DEFAULT_RANGE, TIME_RANGES
+from dashboard.timerange import DEFAULT_RANGE, TIME_RANGES, zoom_from_relayout
+from storage.timeparse import format_utc
 
 __all__ = ["REFRESH_CHOICES", "register_shell_callbacks", "shell_layout"]
 
@@ -45,6 +47,21 @@ def _controls() -> html.Div:
                 persistence_type="local",
             ),
             dbc.Button("Pause", id=ids.PAUSE_BUTTON, size="sm", color="light", outline=True, n_clicks=0),
+            html.Span(
+                [
+                    html.Span(id=ids.ZOOM_BADGE, className="small text-light"),
+                    dbc.Button(
+                        "Zoom out",
+                        id=ids.ZOOM_BACK,
+                        size="sm",
+                        color="warning",
+                        n_clicks=0,
+                        title="Back to the window before the last drag-zoom",
+                    ),
+                ],
+                id=f"{ids.ZOOM_BADGE}-box",
+                className="d-none align-items-center gap-2",
+            ),
         ],
         className="vitals-controls d-flex flex-wrap gap-2 align-items-center my-2 my-xl-0",
     )
@@ -97,6 +114,7 @@ def shell_layout() -> html.Div:
             navbar,
             custom_range,
             dcc.Interval(id=ids.REFRESH_INTERVAL, interval=int(DEFAULT_REFRESH_MS)),
+            dcc.Store(id=ids.ZOOM_RANGE, data=[]),
             dbc.Container(dash.page_container, fluid=True, className="pb-4"),
         ]
     )
@@ -124,6 +142,55 @@ def register_shell_callbacks(app: Dash) -> None:
     def _toggle_nav(_clicks: int, is_open: bool) -> bool:
         return not is_open
 
+    app.callback(
+        Output(ids.ZOOM_RANGE, "data"),
+        Input({"type": ids.LIVE_CHART, "chart": ALL}, "relayoutData"),
+        Input(ids.ZOOM_BACK, "n_clicks"),
+        Input(ids.TIME_RANGE, "value"),
+        State(ids.ZOOM_RANGE, "data"),
+        prevent_initial_call=True,
+    )(track_zoom)
+    app.callback(
+        Output(ids.ZOOM_BADGE, "children"),
+        Output(f"{ids.ZOOM_BADGE}-box", "className"),
+        Input(ids.ZOOM_RANGE, "data"),
+    )(show_zoom)
+
     @app.callback(Output(ids.CUSTOM_RANGE_WRAPPER, "style"), Input(ids.TIME_RANGE, "value"))
     def _show_custom(choice: str | None) -> dict[str, Any]:
         return {} if choice == "custom" else {"display": "none"}
+
+
+def track_zoom(
+    _relayouts: list[dict[str, Any] | None],
+    _back: int | None,
+    _choice: str | None,
+    stack: list[dict[str, str]] | None,
+) -> Any:
+    """A drag-zoom on any chart becomes the window of every chart (as in Grafana); "Zoom out" goes back
+    one step, a double-click or a new range choice ends the zoom."""
+    stack = list(stack or [])
+    trigger = ctx.triggered_id
+    if trigger == ids.TIME_RANGE:
+        return [] if stack else no_update
+    if trigger == ids.ZOOM_BACK:
+        return stack[:-1] if stack else no_update
+    event = zoom_from_relayout(ctx.triggered[0]["value"] if ctx.triggered else None)
+    if event is None:
+        return no_update
+    if event is False:
+        return [] if stack else no_update
+    return [*stack, event]
+
+
+def show_zoom(stack: list[dict[str, str]] | None) -> tuple[str, str]:
+    hidden = "d-none align-items-center gap-2"
+    if not stack:
+        return "", hidden
+    newest = stack[-1]
+    text = f"Zoomed: {format_utc(_parse(newest['since']))} to {format_utc(_parse(newest['until']))}"
+    return text, "d-flex align-items-center gap-2"
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text)

@@ -8,6 +8,7 @@ from dash import Dash, Input, Output, html
 from dashboard import ids
 from dashboard.components.cards import kpi_card
 from dashboard.components.live_chart import ChartSpec, live_chart
+from dashboard.pages.incidents.panel import open_incidents_panel
 from dashboard.services import services
 from storage.timeparse import utc_now
 
@@ -37,6 +38,7 @@ def layout(**_query: str) -> html.Div:
         [
             html.H1("Overview", className="page-title"),
             dbc.Row(id=KPI_ROW, className="g-3 mb-3", children=_kpi_cards()),
+            open_incidents_panel(),  # its callback is registered by the Incidents page
             dbc.Row([dbc.Col(live_chart(spec), lg=6, className="mb-3") for spec in CHARTS]),
         ]
     )
@@ -48,8 +50,9 @@ def _format(value: float, unit: str) -> str:
 
 def _kpi_cards() -> list[dbc.Col]:
     store = services().store
-    # Older than three collection intervals means the collector stopped: show "no data", never a stale value.
-    max_age = f"{max(30, int(services().settings.system_interval_seconds * 3))}s"
+    # Older than the stale rule means the collector stopped: show "no data", never a stale value.
+    settings = services().settings
+    max_age = f"{int(settings.stale_after_seconds(settings.system_interval_seconds))}s"
     cards = []
     for label, metric, labels, unit in _KPIS:
         try:
@@ -70,6 +73,9 @@ def _kpi_cards() -> list[dbc.Col]:
 
 
 def register_callbacks(app: Dash) -> None:
-    app.callback(Output(KPI_ROW, "children"), Input(ids.REFRESH_INTERVAL, "n_intervals"))(
-        lambda _ticks: _kpi_cards()
-    )
+    app.callback(Output(KPI_ROW, "children"), Input(ids.REFRESH_INTERVAL, "n_intervals"))(refresh_kpis)
+
+
+def refresh_kpis(_ticks: int | None) -> list[dbc.Col]:
+    """The KPI tiles, on every refresh tick."""
+    return _kpi_cards()

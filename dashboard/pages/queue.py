@@ -14,6 +14,7 @@ import pandas as pd
 from dash import Dash, Input, Output, html
 
 from dashboard import ids
+from dashboard.components.cards import could_not_load
 from dashboard.components.live_chart import ChartSpec, live_chart
 from dashboard.services import services
 from storage.timeparse import utc_now
@@ -62,17 +63,20 @@ def layout(**_query: str) -> html.Div:
 
 
 def register_callbacks(app: Dash) -> None:
-    app.callback(Output(STATUS, "children"), Input(ids.REFRESH_INTERVAL, "n_intervals"))(
-        lambda _ticks: _status()
-    )
+    app.callback(Output(STATUS, "children"), Input(ids.REFRESH_INTERVAL, "n_intervals"))(refresh_status)
+
+
+def refresh_status(_ticks: int | None) -> Any:
+    """Brokers and the workers table, on every refresh tick."""
+    return _status()
 
 
 # -- reading ----------------------------------------------------------------------------------
 
 
 def _stale_after_seconds() -> float:
-    """Older than three collection intervals (at least 30 s) means the collector stopped."""
-    return max(30.0, 3 * services().settings.celery_interval_seconds)
+    settings = services().settings
+    return settings.stale_after_seconds(settings.celery_interval_seconds)
 
 
 def _latest(metric: str) -> pd.DataFrame:
@@ -103,7 +107,7 @@ def _status() -> Any:
             return _empty_state()
         return [_brokers(), _workers_table()]
     except Exception as exc:  # a failing store degrades this area, not the page
-        return dbc.Alert(f"Could not read the Celery data: {exc}", color="warning")
+        return could_not_load("the Celery data", exc)
 
 
 def _empty_state() -> dbc.Alert:

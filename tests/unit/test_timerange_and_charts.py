@@ -46,3 +46,30 @@ def test_charts_break_the_line_where_data_is_missing():
     assert y[:20] == [float(i) for i in range(20)] and y[20] is None and x[20] is None and y[21] == 20.0
     appended_x, _ = series_xy(frame.iloc[20:], "mean", 15_000, after_ms=int(stamps[19].timestamp() * 1000))
     assert appended_x[0] is None  # an append after a gap starts a new line too
+
+
+# -- drag-zoom -------------------------------------------------------------------------------------
+
+
+def test_a_drag_zoom_is_read_as_a_utc_window_and_a_double_click_as_reset():
+    from dashboard.timerange import zoom_from_relayout, zoomed_window
+
+    event = zoom_from_relayout(
+        {"xaxis.range[0]": "2026-01-05 10:00:00.5", "xaxis.range[1]": "2026-01-05 10:30:00"}
+    )
+    assert event == {"since": "2026-01-05T10:00:00.500000+00:00", "until": "2026-01-05T10:30:00+00:00"}
+    assert zoom_from_relayout({"xaxis.autorange": True}) is False
+    for not_a_zoom in (None, {}, {"autosize": True}, {"yaxis.range[0]": 1, "yaxis.range[1]": 2}):
+        assert zoom_from_relayout(not_a_zoom) is None
+    assert (
+        zoom_from_relayout({"xaxis.range[0]": "2026-01-05 10:30", "xaxis.range[1]": "2026-01-05 10:00"})
+        is None
+    )
+    assert zoomed_window([]) is None
+    since, until = zoomed_window(
+        [{"since": "2026-01-01T00:00:00+00:00", "until": "2026-01-02T00:00:00+00:00"}, event]
+    )
+    assert (since.isoformat(), until.isoformat()) == (
+        "2026-01-05T10:00:00.500000+00:00",
+        "2026-01-05T10:30:00+00:00",
+    )
