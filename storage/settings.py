@@ -6,11 +6,21 @@ dashboard may all import it, and a notebook gets it with ``import storage`` and 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["CacheEvictionRule", "Settings", "SettingsError", "get_settings", "load_settings"]
@@ -140,6 +150,18 @@ class Settings(BaseSettings):
         "mysql_urls", "redis_urls", "celery_broker_urls", "log_paths", "http_checks", mode="before"
     )(_split_csv)
 
+    @field_validator("mysql_urls", "redis_urls", "celery_broker_urls", "http_checks")
+    @classmethod
+    def _urls_of_their_kind(cls, urls: list[str], info: ValidationInfo) -> list[str]:
+        """A monitored URL that cannot work stops start-up with its variable named, instead of a
+        traceback every collection interval."""
+        schemes, example = _URL_KINDS[str(info.field_name)]
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in schemes or not (parts.hostname or parts.path):
+                raise ValueError(f"{_masked(url)!r} is not a URL of this kind; expected e.g. {example}")
+        return urls
+
     @field_validator("database_url")
     @classmethod
     def _known_dialect(cls, value: str | None) -> str | None:
@@ -168,6 +190,26 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{(self.data_dir / 'vitals.db').resolve()}"
 
 
+_URL_KINDS = {
+    "mysql_urls": (
+        {"mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql"},
+        "mysql://user:password@db1:3306/",
+    ),
+    "redis_urls": ({"redis", "rediss", "unix"}, "redis://:password@cache1:6379/0?name=cache"),
+    "celery_broker_urls": (
+        {"redis", "rediss", "amqp", "amqps", "pyamqp", "sentinel"},
+        "amqp://guest:guest@mq1:5672// or redis://cache1:6379/0",
+    ),
+    "http_checks": ({"http", "https"}, "https://app.example.com/health"),
+}
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def _masked(text: str) -> str:
+    """``scheme://user:secret@host`` -> ``scheme://user:***@host``: configuration errors never echo passwords."""
+    return _PASSWORD_IN_URL.sub(r"\1***@", text)
+
+
 STALE_INTERVALS = 3
 STALE_FLOOR_SECONDS = 30.0
 
@@ -180,7 +222,8 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "?"
-            problems.append(f"VITALS_{field.upper()}: {error['msg']} (got {error.get('input')!r})")
+            got = _masked(repr(error.get("input")))
+            problems.append(f"VITALS_{field.upper()}: {error['msg']} (got {got})")
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
 
 

@@ -170,3 +170,29 @@ def test_get_settings_reads_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert get_settings() is first
     assert first.bind_port == 9200
     assert isinstance(first, Settings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("mysql_urls", "not a url"),
+        ("mysql_urls", "redis://127.0.0.1:6379/0"),
+        ("redis_urls", "127.0.0.1:6379"),
+        ("celery_broker_urls", "http://mq1:15672/"),
+        ("http_checks", "ftp://files.example.com/"),
+    ],
+)
+def test_a_monitored_url_of_the_wrong_kind_stops_start_up_naming_the_variable(
+    variable: str, value: str
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(**{variable: value})
+    assert f"VITALS_{variable.upper()}" in str(refused.value)
+    assert "is not a URL of this kind" in str(refused.value)
+
+
+def test_a_refused_url_never_shows_its_password() -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(redis_urls="redis://:hunter2@cache1:6379/0,http://alice:s3cret@h/")
+    assert "hunter2" not in str(refused.value) and "s3cret" not in str(refused.value)
+    assert "redis://:***@cache1" in str(refused.value)
