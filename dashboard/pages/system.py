@@ -7,6 +7,7 @@ from dash import Dash, Input, Output, html
 
 from dashboard.components.live_chart import ChartSpec, live_chart
 from dashboard.services import current_actor, services
+from storage.users import Role
 from tasks.actions import PermissionDenied, collect_now
 
 PATH = "/system"
@@ -30,10 +31,28 @@ CHARTS = [
 
 
 def layout(**_query: str) -> html.Div:
+    actor = current_actor()
+    allowed = actor is not None and actor.role.allows(Role.OPERATOR)
+    # Shown disabled with the reason rather than as a button that fails; the action still refuses a
+    # hand-posted callback on the server.
+    reason = (
+        None
+        if allowed
+        else html.Span("Collect now needs the operator role", className="small text-secondary")
+    )
     header = html.Div(
         [
             html.H1("System", className="page-title me-auto"),
-            dbc.Button("Collect now", id=COLLECT_BUTTON, color="primary", size="sm", n_clicks=0),
+            reason,
+            dbc.Button(
+                "Collect now",
+                id=COLLECT_BUTTON,
+                color="primary",
+                size="sm",
+                n_clicks=0,
+                disabled=not allowed,
+                title="" if allowed else "needs the operator role",
+            ),
         ],
         className="d-flex align-items-center gap-2",
     )
