@@ -16,7 +16,11 @@ ZOOM_RANGE = "zoom-range"  # a stack of drag-zoomed windows; the newest one is t
 ZOOM_BADGE = "zoom-badge"
 ZOOM_BACK = "zoom-back"
 
+# Overview
+STATUS_BOARD = "status-board"
+
 # Pattern-matching types
+STATUS_TILE = "status-tile"  # {"type": STATUS_TILE, "check": <health check name>}
 LIVE_CHART = "live-chart"
 LIVE_CHART_STATE = "live-chart-state"
 LIVE_CHART_STATUS = "live-chart-status"

@@ -32,6 +32,7 @@ __all__ = [
     "recent_results",
     "record_results",
     "register_checks",
+    "status_since",
 ]
 
 
@@ -195,6 +196,40 @@ def latest_health(engine: Engine, names: Iterable[str] | None = None) -> list[He
         query = query.where(health_checks.c.name.in_(list(names)))
     with engine.connect() as conn:
         return [_as_result(row) for row in conn.execute(query).mappings()]
+
+
+def status_since(engine: Engine) -> dict[str, datetime]:
+    """When each check's current status began (its first result after the last one that differed),
+    by check name: the "down since 10:02" of the status board. One query for every check."""
+    current = (
+        select(health_check_results.c.status)
+        .where(health_check_results.c.check_id == health_checks.c.id)
+        .order_by(health_check_results.c.ts.desc(), health_check_results.c.id.desc())
+        .limit(1)
+        .correlate(health_checks)
+        .scalar_subquery()
+    )
+    other = health_check_results.alias("other")
+    last_different = (
+        select(func.max(other.c.ts))
+        .where(other.c.check_id == health_checks.c.id, other.c.status != current)
+        .correlate(health_checks)
+        .scalar_subquery()
+    )
+    query = (
+        select(health_checks.c.name, func.min(health_check_results.c.ts))
+        .select_from(
+            health_checks.join(health_check_results, health_check_results.c.check_id == health_checks.c.id)
+        )
+        .where(
+            health_checks.c.enabled.is_(True),
+            health_check_results.c.status == current,
+            health_check_results.c.ts > func.coalesce(last_different, datetime(1970, 1, 1)),
+        )
+        .group_by(health_checks.c.name)
+    )
+    with engine.connect() as conn:
+        return {str(name): _aware(since) for name, since in conn.execute(query).all() if since is not None}
 
 
 def health_history(

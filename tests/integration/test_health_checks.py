@@ -409,3 +409,21 @@ def test_store_down_is_503_without_its_password(tmp_path: Path) -> None:
     assert body["checks"][0]["message"].startswith("unreachable: the store does not answer:")
     assert "Connection refused" in body["checks"][0]["message"]
     assert client.get("/api/health/live").status_code == 200
+
+
+def test_status_since_is_when_the_current_streak_began(store) -> None:
+    from datetime import timedelta
+
+    from storage.health import CheckRow, record_results, register_checks, status_since
+    from storage.timeparse import utc_now
+
+    ids = register_checks(store.engine, [CheckRow("mysql:db1", "mysql"), CheckRow("redis:c", "redis")])
+    start = utc_now().replace(microsecond=0) - timedelta(minutes=10)
+    for minute, status in enumerate(["ok", "ok", "fail", "fail", "ok", "fail", "fail", "fail"]):
+        record_results(
+            store.engine, [(ids["mysql:db1"], status, "", 1.0)], at=start + timedelta(minutes=minute)
+        )
+    record_results(store.engine, [(ids["redis:c"], "ok", "", 1.0)], at=start)
+    since = status_since(store.engine)
+    assert since["mysql:db1"] == start + timedelta(minutes=5)  # the fail streak after the last ok
+    assert since["redis:c"] == start  # never changed: since its first result
