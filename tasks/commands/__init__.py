@@ -42,8 +42,10 @@ def settings(ctx: click.Context) -> Settings:
 
 
 def build_cli(
-    version: str, commands: Iterable[click.Command], on_server_start: Callable[[Settings], None]
+    version: str, commands: Iterable[click.Command], on_server_start: Callable[[Settings, str], None]
 ) -> click.Group:
+    """The ``vitals`` group; ``on_server_start(settings, command)`` runs before a server command."""
+
     @click.group(context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(version, "--version", prog_name="vitals", message="%(prog)s %(version)s")
     @click.pass_context
