@@ -28,6 +28,9 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import psutil
 
 from collectors import redis_monitor
+from collectors.mysql.probe import DIGEST_TABLE
+from collectors.mysql.probe import Probe as MySQLProbe
+from collectors.mysql.probe import probe as mysql_probe
 
 __all__ = [
     "FAIL",
@@ -239,85 +242,43 @@ def probe_redis(url: str, timeout: float = 2.0) -> Outcome:
 
 # --- MySQL / MariaDB ---------------------------------------------------------------------------
 
-# PyMySQL error codes (MySQL server and client errors) that have their own words.
-_ACCESS_DENIED = 1045
-_DB_ACCESS_DENIED = 1044
-_TABLE_ACCESS_DENIED = 1142
-_CANNOT_CONNECT = {2002, 2003, 2006, 2013}
-_DIGEST_TABLE = "performance_schema.events_statements_summary_by_digest"
-
 
 def probe_mysql(url: str, timeout: float = 2.0) -> Outcome:
-    """Connect, ``SELECT 1``, then check that the digest table of performance_schema is readable.
+    """Connect and query through the MySQL collector's own probe, then check that the digest table of
+    performance_schema is readable.
 
     The last step is what the query-digest collector needs; without the privilege the server is up
     but Vitals sees no slow queries, so it is a warning that says which grant is missing.
     """
-    import pymysql
-
-    parts = urlsplit(url)
-    host, port = parts.hostname or "localhost", parts.port or 3306
-    user = unquote(parts.username or "root")
-    try:
-        connection = pymysql.connect(
-            host=host,
-            port=port,
-            user=user,
-            password=unquote(parts.password or ""),
-            database=unquote(parts.path.lstrip("/")) or None,
-            connect_timeout=timeout,
-            read_timeout=timeout,
-        )
-    except pymysql.err.MySQLError as exc:
-        return Outcome(FAIL, _mysql_error_message(exc, host, port, user))
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            return _check_digest_privilege(cursor, user)
-    except pymysql.err.MySQLError as exc:
-        return Outcome(FAIL, _mysql_error_message(exc, host, port, user))
-    finally:
-        connection.close()
-
-
-def _check_digest_privilege(cursor: Any, user: str) -> Outcome:
-    import pymysql
-
-    cursor.execute("SELECT @@performance_schema")
-    enabled = cursor.fetchone()
-    if not enabled or int(enabled[0]) != 1:
+    found = mysql_probe(url, timeout, check_digests=True)
+    host, port = _host_port(url, 3306)
+    if not found.ok:
+        return Outcome(FAIL, _mysql_failure(found, host, port))
+    user = unquote(urlsplit(url).username or "root")
+    if found.digests == "off":
+        message = "connected, SELECT 1 answered; performance_schema is OFF (digests need the slow log)"
+        return Outcome(OK, message, found.latency_ms)
+    if found.digests == "denied":
         return Outcome(
-            OK, "connected, SELECT 1 answered; performance_schema is OFF (digests need the slow log)"
+            WARN,
+            f"missing privilege: user '{user}' may not read performance_schema "
+            f"(SELECT on {DIGEST_TABLE} denied), so query digests cannot be collected; "
+            f"GRANT SELECT ON performance_schema.* TO '{user}'",
+            found.latency_ms,
         )
-    try:
-        cursor.execute(f"SELECT 1 FROM {_DIGEST_TABLE} LIMIT 1")
-    except pymysql.err.OperationalError as exc:
-        if exc.args and exc.args[0] == _TABLE_ACCESS_DENIED:
-            return Outcome(
-                WARN,
-                f"missing privilege: user '{user}' may not read performance_schema "
-                f"(SELECT on {_DIGEST_TABLE} denied), so query digests cannot be collected; "
-                f"GRANT SELECT ON performance_schema.* TO '{user}'",
-            )
-        raise
-    return Outcome(OK, "connected, SELECT 1 answered, performance_schema readable")
+    return Outcome(OK, "connected, SELECT 1 answered, performance_schema readable", found.latency_ms)
 
 
-def _mysql_error_message(exc: Exception, host: str, port: int, user: str) -> str:
-    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-    detail = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
-    if code == _ACCESS_DENIED:
-        # The server's own words name the user and host: "Access denied for user 'x'@'h' (using password: YES)"
-        return "access denied for " + detail.split("Access denied for ", 1)[-1]
-    if code == _DB_ACCESS_DENIED:
-        return "access denied for " + detail.split("Access denied for ", 1)[-1]
-    if code in _CANNOT_CONNECT:
-        return _network_message(OSError(detail), host, port)
-    return (
-        f"error {code} from mysql {host}:{port}: {detail}"
-        if code
-        else f"error from mysql {host}:{port}: {exc}"
-    )
+def _mysql_failure(found: MySQLProbe, host: str, port: int) -> str:
+    """The server's own words where they name the user and host, network failures in the shared words."""
+    if found.reason == "access_denied" and "Access denied for " in found.detail:
+        # "Access denied for user 'x'@'h' (using password: YES)"
+        return "access denied for " + found.detail.split("Access denied for ", 1)[-1]
+    if found.reason == "unreachable":
+        return _network_message(OSError(found.detail), host, port)
+    if found.code:
+        return f"error {found.code} from mysql {host}:{port}: {found.detail}"
+    return f"error from mysql {host}:{port}: {found.detail or found.message}"
 
 
 # --- HTTP --------------------------------------------------------------------------------------
