@@ -1,6 +1,6 @@
 """Redis servers: INFO counters as rates and gauges, the keyspace, the maxmemory policy, SLOWLOG entries.
 
-Named ``redis_monitor`` and not ``redis`` so it never shadows the redis-py package.
+Read only: the key tools that write to Redis live in ``keys``.
 
 A target is a redis URL; ``?name=cache`` names it (stripped before connecting), otherwise its name is
 ``host:port/db``. Passwords never appear in names or messages.
@@ -349,8 +349,9 @@ def slowlog_entries(raw: Iterable[Mapping[str, Any]], run_id: str, after_id: int
         command = item.get("command", "")
         if isinstance(command, bytes):
             command = command.decode("utf-8", "replace")
-        client = item.get("client_address") or None
-        name = item.get("client_name") or ""
+        # redis-py returns these two as bytes even with decode_responses=True.
+        client = _decoded(item.get("client_address")) or None
+        name = _decoded(item.get("client_name")) or ""
         entries.append(
             SlowlogEntry(
                 entry_id=entry_id,
@@ -362,6 +363,12 @@ def slowlog_entries(raw: Iterable[Mapping[str, Any]], run_id: str, after_id: int
             )
         )
     return sorted(entries, key=lambda entry: entry.entry_id)
+
+
+def _decoded(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
 
 
 # -- the collector ----------------------------------------------------------------------------------
