@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 
 import storage
 from benchmarks.ingest import MariaDB, log, print_table, timed
-from collectors.logparse import parse_lines
+from collectors.logs.parse import parse_lines
 from storage.logs import _driver_rows, store_log_batch
 
 DEFAULT_MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306"

@@ -18,15 +18,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from collectors.logtail import LogTailer
+from collectors.logs.tail import LogTailer
 from storage import Settings, Store
-from storage.logs import load_checkpoints, store_log_batch
+from storage.log_archives import (
+    ArchiveError,
+    archives_older_than,
+    create_archive,
+    delete_archive_file,
+    delete_hot_rows,
+    mark_archive_end,
+    oldest_entry_ms,
+    scheduled_archive_end,
+    scheduled_archives_to_thin,
+)
+from storage.logs import LogFilter, load_checkpoints, store_log_batch
 from tasks.context import JobContext, JobSpec
 
 __all__ = [
     "JsonLinesFormatter",
     "install_own_log_handler",
     "job_specs",
+    "maintain_log_archives",
     "own_log_path",
     "remove_own_log_handler",
     "tail_logs",
@@ -81,7 +93,60 @@ def job_specs(settings: Settings) -> list[JobSpec]:
     def body(context: JobContext) -> int:
         return tail_logs(context.store, context.keep("logs.tailer", lambda: make_tailer(settings)))
 
-    return [JobSpec("vitals.tail_logs", settings.logs_interval_seconds, body)]
+    def archive_body(context: JobContext) -> dict[str, int]:
+        return maintain_log_archives(context.store, settings)
+
+    return [
+        JobSpec("vitals.tail_logs", settings.logs_interval_seconds, body),
+        JobSpec("vitals.archive_logs", settings.logs_archive_interval_seconds, archive_body),
+    ]
+
+
+DAY_MS = 86_400_000
+
+
+def maintain_log_archives(store: Store, settings: Settings, now_ms: int | None = None) -> dict[str, int]:
+    """Archive whole days older than ``logs_archive_after_days`` (one file per day), delete from the
+    hot table the archived entries older than ``logs_hot_retention_days`` (each archive verified
+    first; an archive that fails keeps its rows), and remove archives older than
+    ``logs_archive_retention_days``. Returns what it did, for the job log.
+    """
+    now = now_ms if now_ms is not None else int(datetime.now(UTC).timestamp() * 1000)
+    done = {"archived_days": 0, "archived_entries": 0, "hot_deleted": 0, "archives_removed": 0, "failed": 0}
+    engine = store.engine
+    cutoff = now - settings.logs_archive_after_days * DAY_MS
+    cutoff -= cutoff % DAY_MS
+    start = scheduled_archive_end(engine)
+    start = start + 1 if start is not None else oldest_entry_ms(engine)
+    if start is not None:
+        day = start - start % DAY_MS
+        while day < cutoff:
+            low, high = max(day, start), day + DAY_MS
+            result = create_archive(
+                engine,
+                LogFilter(start_ms=low, end_ms=high),
+                settings.log_archive_dir,
+                created_by="system",
+                filters={"scheduled": True, "from_ms": low, "to_ms": high},
+            )
+            if result is not None:
+                done["archived_days"] += 1
+                done["archived_entries"] += result.entries
+                # Record the day's end even if its last entry came earlier, so it is not re-read.
+                mark_archive_end(engine, result.id, high - 1)
+            day = high
+    hot_cutoff = now - settings.logs_hot_retention_days * DAY_MS
+    for archive_id in scheduled_archives_to_thin(engine, hot_cutoff):
+        try:
+            done["hot_deleted"] += delete_hot_rows(engine, archive_id)
+        except ArchiveError as exc:
+            done["failed"] += 1
+            log.error("log archive %d failed its check, its hot rows are kept: %s", archive_id, exc)
+    expiry = datetime.fromtimestamp((now - settings.logs_archive_retention_days * DAY_MS) / 1000, UTC)
+    for archive_id in archives_older_than(engine, expiry.replace(tzinfo=None)):
+        delete_archive_file(engine, archive_id)
+        done["archives_removed"] += 1
+    return done
 
 
 # --- Vitals' own logs --------------------------------------------------------------------------
@@ -92,7 +157,7 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class JsonLinesFormatter(logging.Formatter):
-    """One JSON object per line, with the keys ``collectors.logparse`` reads back."""
+    """One JSON object per line, with the keys ``collectors.logs.parse`` reads back."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

@@ -203,7 +203,7 @@ def test_own_logs_are_tailed_through_the_job(
             logging.getLogger("vitals.test").exception("own log line with a traceback")
     finally:
         remove_own_log_handler()
-    (spec,) = job_specs(settings)
+    spec = next(spec for spec in job_specs(settings) if spec.name == "vitals.tail_logs")
     assert spec.name == "vitals.tail_logs" and spec.interval_seconds == settings.logs_interval_seconds
     monkeypatch.setattr("socket.gethostname", lambda: HOST)
     from tasks.context import JobContext
