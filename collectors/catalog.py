@@ -16,4 +16,6 @@ METRIC_CATALOG: dict[str, tuple[str, str]] = {
     **REDIS_METRICS,
     **CELERY_METRICS,
     **MYSQL_METRICS,
+    # Written by the alerts job from the latest health-check results (tasks/alerts_jobs.py).
+    "vitals.health.check_failing": ("", "1 while the health {check} fails, else 0"),
 }
