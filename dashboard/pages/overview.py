@@ -8,6 +8,7 @@ from dash import Dash, Input, Output, html
 from dashboard import ids
 from dashboard.components.cards import kpi_card
 from dashboard.components.live_chart import ChartSpec, live_chart
+from dashboard.components.status_board import status_board
 from dashboard.pages.incidents.panel import open_incidents_panel
 from dashboard.services import services
 from storage.timeparse import utc_now
@@ -17,6 +18,7 @@ NAME = "Overview"
 ORDER = 10  # place in the navbar
 
 KPI_ROW = "overview-kpis"
+STATUS_AREA = "overview-status"
 
 # (label, metric, labels to pick one series, unit)
 _KPIS = [
@@ -37,6 +39,7 @@ def layout(**_query: str) -> html.Div:
     return html.Div(
         [
             html.H1("Overview", className="page-title"),
+            html.Div(status_board(), id=STATUS_AREA),
             dbc.Row(id=KPI_ROW, className="g-3 mb-3", children=_kpi_cards()),
             open_incidents_panel(),  # its callback is registered by the Incidents page
             dbc.Row([dbc.Col(live_chart(spec), lg=6, className="mb-3") for spec in CHARTS]),
@@ -74,6 +77,12 @@ def _kpi_cards() -> list[dbc.Col]:
 
 def register_callbacks(app: Dash) -> None:
     app.callback(Output(KPI_ROW, "children"), Input(ids.REFRESH_INTERVAL, "n_intervals"))(refresh_kpis)
+    app.callback(Output(STATUS_AREA, "children"), Input(ids.REFRESH_INTERVAL, "n_intervals"))(refresh_status)
+
+
+def refresh_status(_ticks: int | None) -> html.Div:
+    """The status board, on every refresh tick."""
+    return status_board()
 
 
 def refresh_kpis(_ticks: int | None) -> list[dbc.Col]:

@@ -87,11 +87,17 @@ def events_store(store: storage.Store) -> storage.Store:
         conn.execute(
             incidents.insert(),
             [
-                {"title": "Checkout down", "status": "open", "severity": "critical", "opened_at": naive},
+                {
+                    "title": "Checkout down",
+                    "status": "investigating",
+                    "severity": "critical",
+                    "opened_at": naive,
+                    "resolved_at": None,  # executemany takes its columns from the first row
+                },
                 {
                     "title": "Slow search",
                     "status": "resolved",
-                    "severity": "minor",
+                    "severity": "low",
                     "opened_at": naive - timedelta(days=2),
                     "resolved_at": naive - timedelta(days=1),
                 },
