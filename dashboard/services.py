@@ -11,11 +11,12 @@ import flask
 from flask_login import current_user
 
 from storage import Settings, Store
+from storage.secrets import app_secret_key
 from storage.users import Role
 from tasks.actions import Actor
 from tasks.scheduler import EmbeddedScheduler
 
-__all__ = ["Services", "current_actor", "services"]
+__all__ = ["Services", "current_actor", "live_settings", "services"]
 
 _KEY = "vitals"
 
@@ -28,6 +29,8 @@ class Services:
 
     def install(self, server: flask.Flask) -> None:
         server.extensions[_KEY] = self
+        # Target credentials are encrypted with this app's secret key (the one that signs sessions).
+        self.store.config.use_secret_key(key=app_secret_key(self.settings))
 
 
 def services() -> Services:
@@ -35,8 +38,18 @@ def services() -> Services:
     return found
 
 
+def live_settings() -> Settings:
+    """The settings in effect now: environment-pinned values over the stored configuration (Settings
+    page) over defaults, with stored targets added; re-read when the configuration changes (cached)."""
+    found = services()
+    return found.store.config.effective(settings=found.settings)
+
+
 def current_actor() -> Actor | None:
-    """The logged-in user as the actions layer sees them (None when anonymous)."""
+    """The logged-in user (or the API token's user) as the actions layer sees them; None when anonymous."""
+    token = flask.g.get("api_token") if flask.has_request_context() else None
+    if token is not None:  # a bearer token acts with the role it was issued for
+        return Actor(username=token.username, role=token.role)
     if not current_user or not current_user.is_authenticated:
         return None
     return Actor(username=current_user.username, role=Role(current_user.role))

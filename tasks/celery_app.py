@@ -21,15 +21,18 @@ Robustness, per task:
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import redis.exceptions
 from celery import Celery
+from celery.beat import PersistentScheduler
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from kombu import Queue
 from sqlalchemy.exc import OperationalError
 
-from storage import Store, connect, get_settings
+from storage import Settings, Store, connect, get_settings
+from tasks.config_live import LiveSchedule, current_spec
 from tasks.schedule import JobContext, JobSpec, job_specs
 from tasks.scheduler import EmbeddedScheduler
 
@@ -97,9 +100,21 @@ def _open_store(url: str) -> Store:
 def _start_host_jobs(**_kwargs: Any) -> None:
     """Run this host's jobs (HOST_JOBS) on a timer in the worker's main process, one per host."""
     global _host_scheduler
-    specs = [spec for spec in job_specs(get_settings()) if spec.name in HOST_JOBS]
-    _host_scheduler = EmbeddedScheduler(specs, JobContext(store=_open_store(get_settings().store_url)))
+    store = _open_store(get_settings().store_url)
+    # Host jobs follow the stored configuration (intervals, log paths) without a restart.
+    live = LiveSchedule(get_settings(), store, only=HOST_JOBS)
+    specs = [spec for spec in _startup_specs(store) if spec.name in HOST_JOBS]
+    _host_scheduler = EmbeddedScheduler(specs, JobContext(store=store), reload=live)
     _host_scheduler.start()
+
+
+def _startup_specs(store: Store) -> list[JobSpec]:
+    """``job_specs`` of the effective settings (stored config applied), or of the environment alone."""
+    try:
+        return list(job_specs(store.config.effective(settings=get_settings(), max_age_s=0)))
+    except Exception as exc:
+        log.warning("stored configuration unreadable, using the environment's: %s", exc)
+        return job_specs(get_settings())
 
 
 @worker_shutdown.connect
@@ -141,7 +156,10 @@ def _route(
 
 def _register(app: Celery, spec: JobSpec) -> None:
     def run() -> object:
-        return spec.body(_process_context())
+        context = _process_context()
+        # The body built from today's configuration (targets, paths), not the one from start-up.
+        current = current_spec(spec.name, get_settings(), context.store, fallback=spec)
+        return current.body(context)
 
     soft, hard = time_limits(spec.interval_seconds)
     app.task(
@@ -161,7 +179,6 @@ def _register(app: Celery, spec: JobSpec) -> None:
 def make_celery() -> Celery:
     settings = get_settings()
     app = Celery("vitals", broker=settings.broker_url or "redis://127.0.0.1:6379/0")
-    specs = job_specs(settings)
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -179,19 +196,90 @@ def make_celery() -> Celery:
         worker_send_task_events=True,
         task_send_sent_event=True,
         # A collection that missed its slot is worth nothing later: let it expire.
-        beat_schedule={
-            spec.name: {
-                "task": spec.name,
-                "schedule": spec.interval_seconds,
-                "options": {"expires": spec.interval_seconds, "queue": queue_for(spec.name)},
-            }
-            for spec in specs
-            if spec.name not in HOST_JOBS  # every worker runs those itself: see _start_host_jobs
-        },
+        beat_schedule=beat_entries(settings),
     )
-    for spec in specs:
+    # Register every job a configuration could schedule (targets added later on the Settings page
+    # bring jobs that did not exist at start-up); their bodies are looked up fresh when they run.
+    for spec in _every_possible_spec(settings):
         _register(app, spec)
+    _register_cache_job(app)
+    app.conf.beat_scheduler = LiveBeatScheduler
     return app
+
+
+def _register_cache_job(app: Celery) -> None:
+    """The Cache page's background jobs (clears, keyspace summaries), sent by the web process.
+
+    No retries and no late ack: a clear redelivered after a worker died would run twice; the job
+    row records how far it got instead, and a stale row stops blocking new clears (storage.cache).
+    """
+    from tasks import cache_jobs
+
+    def run_cache_job(job_id: str) -> object:
+        return cache_jobs.run_job(_process_context().store, get_settings(), job_id)
+
+    app.task(name=cache_jobs.CACHE_JOB_TASK, acks_late=False, ignore_result=True)(run_cache_job)
+
+
+def _every_possible_spec(settings: Settings) -> list[JobSpec]:
+    placeholders = {
+        "mysql_urls": settings.mysql_urls or ["mysql://placeholder"],
+        "redis_urls": settings.redis_urls or ["redis://placeholder"],
+        "log_paths": settings.log_paths or ["/placeholder.log"],
+        "http_checks": settings.http_checks or ["http://placeholder"],
+    }
+    found = {spec.name: spec for spec in job_specs(settings.model_copy(update=placeholders))}
+    found.update({spec.name: spec for spec in job_specs(settings)})  # the real ones win
+    return list(found.values())
+
+
+def beat_entries(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The beat schedule for ``settings``: every cluster-wide job at its interval."""
+    return {
+        spec.name: {
+            "task": spec.name,
+            "schedule": spec.interval_seconds,
+            "options": {"expires": spec.interval_seconds, "queue": queue_for(spec.name)},
+        }
+        for spec in job_specs(settings)
+        if spec.name not in HOST_JOBS  # every worker runs those itself: see _start_host_jobs
+    }
+
+
+class LiveBeatScheduler(PersistentScheduler):
+    """Celery beat that follows the stored configuration: when its version moves (checked every
+    ``CHECK_EVERY_SECONDS``), the schedule is rebuilt from the effective settings in place."""
+
+    CHECK_EVERY_SECONDS = 2.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._config_store: Store | None = None
+        self._config_version = -1
+        self._next_check = 0.0
+        super().__init__(*args, **kwargs)
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + self.CHECK_EVERY_SECONDS
+            self._follow_config()
+        delay: float = super().tick(*args, **kwargs)
+        return min(delay, self.CHECK_EVERY_SECONDS)
+
+    def _follow_config(self) -> None:
+        try:
+            if self._config_store is None:
+                self._config_store = connect(get_settings().store_url, migrate=False)
+            version = self._config_store.config.version()
+            if version == self._config_version:
+                return
+            effective = self._config_store.config.effective(settings=get_settings(), max_age_s=0)
+            self.merge_inplace(beat_entries(effective))
+            self._heap = None  # entries were updated in place: rebuild the heap from them
+            self._config_version = version
+            log.info("beat schedule follows configuration version %s", version)
+        except Exception as exc:  # the store is down: keep the current schedule
+            log.warning("beat could not read the stored configuration: %s", exc)
 
 
 celery_app = make_celery()

@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from tasks.schedule import JobContext, JobSpec
+from tasks.schedule import JobContext, JobSpec, Schedule
 
 __all__ = ["EmbeddedScheduler"]
 
@@ -22,11 +22,31 @@ class EmbeddedScheduler:
 
     Jobs run in one thread, so a slow job delays the next instead of piling up; a failing job is
     logged and retried at its next slot, never ending the loop.
+
+    ``reload`` (optional) is asked between runs, at most every ``reload_every`` seconds, for a new
+    job list; it returns ``None`` while nothing changed. Given a ``Schedule`` (what
+    ``tasks.schedule.job_specs`` returns) and no ``reload``, it follows the stored configuration
+    (``tasks.config_live.LiveSchedule``) unless ``follow_config=False``. A job whose interval shrank is due no later than one new
+    interval from now, a new job at once; a job no longer listed stops.
     """
 
-    def __init__(self, jobs: Sequence[JobSpec], context: JobContext) -> None:
+    def __init__(
+        self,
+        jobs: Sequence[JobSpec],
+        context: JobContext,
+        reload: Callable[[], Sequence[JobSpec] | None] | None = None,
+        reload_every: float = 1.0,
+        follow_config: bool = True,
+    ) -> None:
         self._jobs = list(jobs)
         self._context = context
+        if reload is None and follow_config and isinstance(jobs, Schedule):
+            from tasks.config_live import LiveSchedule
+
+            reload = LiveSchedule(jobs.settings, context.store)
+        self._reload = reload
+        self._reload_every = reload_every
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.runs: dict[str, int] = {job.name: 0 for job in self._jobs}
@@ -53,26 +73,63 @@ class EmbeddedScheduler:
             self._thread.join(timeout)
             self._thread = None
 
+    @property
+    def jobs(self) -> list[JobSpec]:
+        """The jobs as currently scheduled (after any reload)."""
+        with self._lock:
+            return list(self._jobs)
+
     def run_now(self, name: str) -> None:
         """Run one job immediately in the caller's thread (the "collect now" action).
 
         Unlike scheduled runs, a failure is raised: the person who asked must hear about it.
         """
-        job = next((job for job in self._jobs if job.name == name), None)
+        job = next((job for job in self.jobs if job.name == name), None)
         if job is None:
             raise KeyError(f"no scheduled job named {name!r}")
         self._run(job, reraise=True)
 
     def _loop(self) -> None:
         next_due = {job.name: time.monotonic() for job in self._jobs}
+        next_reload = time.monotonic() + self._reload_every
         while not self._stop.is_set():
             now = time.monotonic()
-            for job in self._jobs:
+            if self._reload is not None and now >= next_reload:
+                self._apply_reload(next_due, now)
+                next_reload = now + self._reload_every
+            for job in self.jobs:
                 if now >= next_due[job.name]:
                     self._run(job)
                     # Schedule from the planned slot, not from now, so intervals do not drift.
                     next_due[job.name] = max(next_due[job.name] + job.interval_seconds, now)
-            self._stop.wait(max(0.05, min(next_due.values()) - time.monotonic()))
+            wake = min(next_due.values(), default=now + 1.0)
+            if self._reload is not None:
+                wake = min(wake, next_reload)
+            self._stop.wait(max(0.05, wake - time.monotonic()))
+
+    def _apply_reload(self, next_due: dict[str, float], now: float) -> None:
+        assert self._reload is not None
+        try:
+            fresh = self._reload()
+        except Exception:  # a store that is down keeps the current schedule running
+            log.exception("reloading the schedule failed; keeping the current one")
+            return
+        if fresh is None:
+            return
+        old = {job.name: job for job in self.jobs}
+        for job in fresh:
+            previous = old.get(job.name)
+            if previous is None:
+                next_due[job.name] = now
+            elif job.interval_seconds != previous.interval_seconds:
+                next_due[job.name] = min(next_due[job.name], now + job.interval_seconds)
+            self.runs.setdefault(job.name, 0)
+            self.failures.setdefault(job.name, 0)
+        for name in set(old) - {job.name for job in fresh}:
+            next_due.pop(name, None)
+        with self._lock:
+            self._jobs = list(fresh)
+        log.info("schedule reloaded: %s", ", ".join(f"{j.name}/{j.interval_seconds:g}s" for j in fresh))
 
     def _run(self, job: JobSpec, reraise: bool = False) -> None:
         try:

@@ -27,13 +27,30 @@ def _nav_links() -> list[dbc.NavItem]:
     ]
 
 
+def _configured_default(key: str, fallback: str) -> str:
+    """A new session's starting value from the Settings page's configuration (else ``fallback``)."""
+    from dashboard.services import services
+
+    try:
+        found = services()
+        return str(found.store.config.value(key=key, settings=found.settings))
+    except Exception:  # outside a request (layout validation) or the store is down
+        return fallback
+
+
+def _default_refresh_ms() -> str:
+    seconds = _configured_default("dashboard.default_refresh_seconds", "")
+    chosen = f"{int(seconds) * 1000}" if seconds.isdigit() else DEFAULT_REFRESH_MS
+    return chosen if chosen in REFRESH_CHOICES else DEFAULT_REFRESH_MS
+
+
 def _controls() -> html.Div:
     return html.Div(
         [
             dbc.Select(
                 id=ids.TIME_RANGE,
                 options=[{"label": label, "value": key} for key, label in TIME_RANGES.items()],
-                value=DEFAULT_RANGE,
+                value=_configured_default("dashboard.default_time_range", DEFAULT_RANGE),
                 size="sm",
                 persistence=True,
                 persistence_type="local",
@@ -41,7 +58,7 @@ def _controls() -> html.Div:
             dbc.Select(
                 id=ids.REFRESH_CHOICE,
                 options=[{"label": label, "value": key} for key, label in REFRESH_CHOICES.items()],
-                value=DEFAULT_REFRESH_MS,
+                value=_default_refresh_ms(),
                 size="sm",
                 persistence=True,
                 persistence_type="local",
