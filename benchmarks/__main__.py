@@ -5,7 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("benchmarks.ingest", "benchmarks.reads", "benchmarks.logs", "benchmarks.collectors")
+BENCHMARKS = (
+    "benchmarks.ingest",
+    "benchmarks.reads",
+    "benchmarks.logs",
+    "benchmarks.logs_search",
+    "benchmarks.database",
+    "benchmarks.cache",
+    "benchmarks.alerts",
+    "benchmarks.collectors",
+)
 
 
 def main() -> int:

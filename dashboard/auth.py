@@ -33,7 +33,9 @@ PUBLIC_PREFIXES = (
 )
 
 
-_TEMPLATES = Environment(loader=PackageLoader("dashboard", "templates"), autoescape=select_autoescape(["html"]))
+_TEMPLATES = Environment(
+    loader=PackageLoader("dashboard", "templates"), autoescape=select_autoescape(["html"])
+)
 
 
 class SessionUser(UserMixin):

@@ -189,6 +189,30 @@ cache_actions = Table(
     Column("keys_affected", Integer, nullable=True),
     Column("username", String(64), nullable=True),
     Column("detail", Json, nullable=True),
+    Index(None, "target", "ts"),
+)
+
+# Background jobs of the Cache page (clears, keyspace summaries): progress, cancel and the outcome,
+# shared by the web process and the Celery worker that runs them. ``active_key`` is set while a
+# clear runs ("<target>/clear") and unique, so two clears of one target cannot start at once.
+cache_jobs = Table(
+    "cache_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("target", String(191), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("username", String(64), nullable=True),
+    Column("created_at", UtcTime, nullable=False),
+    Column("updated_at", UtcTime, nullable=False),
+    Column("params", Json, nullable=True),
+    Column("progress", Json, nullable=True),
+    Column("result", Json, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("active_key", String(191), nullable=True),
+    UniqueConstraint("active_key"),
+    Index(None, "target", "created_at"),
 )
 
 redis_slowlog = Table(
@@ -218,9 +242,13 @@ log_entries = Table(
     Column("message", LongText, nullable=False),
     Column("context", Json, nullable=True),
     Column("request_id", String(64), nullable=True),
+    # Where the entry starts in its file (inode + byte offset): context lines come in file order.
+    Column("file_inode", BigInteger, nullable=True),
+    Column("file_offset", BigInteger, nullable=True),
     Index(None, "ts"),
     Index(None, "level", "ts"),
     Index(None, "request_id"),
+    Index(None, "host", "source", "file_inode", "file_offset"),
 )
 
 log_archives = Table(
@@ -233,6 +261,26 @@ log_archives = Table(
     Column("path", String(1024), nullable=False),
     Column("entries", BigInteger, nullable=False),
     Column("bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=True),
+    Column("filters", Json, nullable=True),  # the search criteria the archive was made with
+    Column(
+        "status", String(16), nullable=False, server_default="written"
+    ),  # written|verified|corrupt|missing
+    Column("verified_at", UtcTime, nullable=True),
+    Column("hot_deleted_at", UtcTime, nullable=True),  # when its rows left the hot table
+    Column("created_by", String(191), nullable=True),
+)
+
+# Entries per 10-minute bucket, host, source and level, kept in step by the write path, archive
+# deletes and restores: the level histogram over days sums these instead of counting every row.
+log_counts = Table(
+    "log_counts",
+    metadata,
+    Column("bucket", Millis, primary_key=True),
+    Column("host", String(191), primary_key=True),
+    Column("source", String(255), primary_key=True),
+    Column("level", String(16), primary_key=True),
+    Column("count", BigInteger, nullable=False),
 )
 
 # (inode, offset) per tailed file: rotation and restarts neither lose nor duplicate lines.
@@ -265,6 +313,17 @@ alert_rules = Table(
     Column("channels", Json, nullable=True),
     Column("created_at", UtcTime, nullable=False),
     Column("updated_at", UtcTime, nullable=False),
+    # Added by migration 0006 (alerts): the rest of a Prometheus/Grafana-style rule.
+    Column("host", String(191), nullable=True),
+    Column("threshold2", Value, nullable=True),
+    Column("keep_firing_seconds", Integer, nullable=False, server_default="0"),
+    Column("repeat_seconds", Integer, nullable=False, server_default="900"),
+    Column("category", String(32), nullable=False, server_default="general"),
+    Column("no_data", String(16), nullable=False, server_default="ok"),
+    Column("alert_labels", Json, nullable=True),
+    Column("annotations", Json, nullable=True),
+    Column("default_key", String(64), nullable=True),
+    Column("updated_by", String(64), nullable=True),
 )
 
 alerts = Table(
@@ -280,7 +339,22 @@ alerts = Table(
     Column("acknowledged_by", String(64), nullable=True),
     Column("acknowledged_at", UtcTime, nullable=True),
     Column("summary", Text, nullable=True),
+    # Added by migration 0006 (alerts). ``open_key`` is "rule:series" while the alert is open and
+    # NULL once closed: the unique key makes "one open alert per (rule, series)" hold in the database.
+    Column("open_key", String(191), nullable=True),
+    Column("series_key", String(191), nullable=False, server_default=""),
+    Column("host", String(191), nullable=True),
+    Column("labels", Json, nullable=True),
+    Column("firing_at", UtcTime, nullable=True),
+    Column("last_eval_at", UtcTime, nullable=True),
+    Column("last_true_at", UtcTime, nullable=True),
+    Column("last_notified_at", UtcTime, nullable=True),
+    Column("notifications", Integer, nullable=False, server_default="0"),
+    Column("ack_comment", Text, nullable=True),
+    Column("resolved_by", String(64), nullable=True),
     Index(None, "state", "started_at"),
+    UniqueConstraint("open_key"),
+    Index(None, "rule_id", "started_at"),
 )
 
 alert_state_history = Table(
@@ -306,6 +380,10 @@ notification_channels = Table(
     Column("config", Json, nullable=False),
     Column("enabled", Boolean, nullable=False, server_default="1"),
     Column("created_at", UtcTime, nullable=False),
+    # Added by migration 0006: the secret part (signing key, Slack/Apprise URL, SMTP password) as a
+    # Fernet token; ``secret_hint`` is what the UI may show (the last 4 characters).
+    Column("secret_enc", Text, nullable=True),
+    Column("secret_hint", String(16), nullable=True),
 )
 
 notification_deliveries = Table(
@@ -319,6 +397,52 @@ notification_deliveries = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("response", Text, nullable=True),
     Index(None, "channel_id", "ts"),
+    # Added by migration 0006: one row per attempt of one outbox message.
+    Column("message_id", Id, ForeignKey("notification_outbox.id", ondelete="CASCADE"), nullable=True),
+    Column("event", String(16), nullable=True),
+    Column("status_code", Integer, nullable=True),
+    Column("duration_ms", Value, nullable=True),
+)
+
+# Added by migration 0006: notifications waiting to be sent (grouping wait, retries with backoff).
+notification_outbox = Table(
+    "notification_outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel_id", Id, ForeignKey("notification_channels.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("alert_ids", Json, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("due_at", UtcTime, nullable=False),
+    Column("created_at", UtcTime, nullable=False),
+    Column("sent_at", UtcTime, nullable=True),
+    Column("payload", Json, nullable=True),
+    Index(None, "status", "due_at"),
+)
+
+# Added by migration 0006: silences and recurring maintenance windows.
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("matchers", Json, nullable=False),
+    Column("starts_at", UtcTime, nullable=True),
+    Column("ends_at", UtcTime, nullable=True),
+    Column("cron", String(128), nullable=True),
+    Column("duration_seconds", Integer, nullable=True),
+    Column("comment", Text, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", UtcTime, nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+)
+
+# Added by migration 0006: small engine facts (e.g. that the default rules were installed once).
+alert_meta = Table(
+    "alert_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 # --- incidents ---------------------------------------------------------------------------------
@@ -333,8 +457,18 @@ incidents = Table(
     Column("opened_by", String(64), nullable=True),
     Column("opened_at", UtcTime, nullable=False),
     Column("resolved_at", UtcTime, nullable=True),
-    Column("summary", Text, nullable=True),
+    Column("summary", Text, nullable=True),  # the description
     Index(None, "status", "opened_at"),
+    # Migration 0007: who owns it, what it hits, where it came from, and the times kept apart.
+    Column("owner", String(64), nullable=True),
+    Column("targets", Json, nullable=True),  # affected target names, a JSON list
+    Column("source", String(16), nullable=False, server_default="manual"),  # manual | alert | auto
+    Column("impact_started_at", UtcTime, nullable=True),
+    Column("detected_at", UtcTime, nullable=True),
+    Column("acknowledged_at", UtcTime, nullable=True),
+    Column("mitigated_at", UtcTime, nullable=True),
+    Column("postmortem", LongText, nullable=True),
+    Column("updated_at", UtcTime, nullable=True),
 )
 
 incident_events = Table(
@@ -348,6 +482,20 @@ incident_events = Table(
     Column("body", Text, nullable=True),
     Column("alert_id", Id, ForeignKey("alerts.id", ondelete="SET NULL"), nullable=True),
     Index(None, "incident_id", "ts"),
+    # Migration 0007: the delivery a "notification" entry reports, so it is written once.
+    Column("delivery_id", Id, ForeignKey("notification_deliveries.id", ondelete="SET NULL"), nullable=True),
+)
+
+# An alert belongs to at most one incident (migration 0007).
+incident_alerts = Table(
+    "incident_alerts",
+    metadata,
+    Column("incident_id", Id, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    Column("alert_id", Id, ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True),
+    Column("target", String(191), nullable=True),
+    Column("linked_by", String(64), nullable=True),
+    Column("linked_at", UtcTime, nullable=False),
+    UniqueConstraint("alert_id"),
 )
 
 # --- health checks -----------------------------------------------------------------------------
@@ -399,6 +547,25 @@ system_config_history = Table(
     Column("changed_by", String(64), nullable=True),
     Column("changed_at", UtcTime, nullable=False),
     Index(None, "key", "changed_at"),
+)
+
+# Monitored targets added on the Settings page (config section); ``secret`` is the Fernet token of
+# the full URL or path, ``shown`` its masked form (the only one ever displayed).
+monitored_targets = Table(
+    "monitored_targets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("shown", String(2048), nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("origin", String(16), nullable=False, server_default="manual"),
+    Column("created_by", String(64), nullable=True),
+    Column("created_at", UtcTime, nullable=False),
+    Column("updated_by", String(64), nullable=True),
+    Column("updated_at", UtcTime, nullable=False),
+    UniqueConstraint("kind", "name"),
 )
 
 users = Table(

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from storage import analytics, reads
 from storage.alerts import AlertsSection
 from storage.cache import CacheSection
+from storage.config import ConfigSection
 from storage.database import DatabaseSection
 from storage.engine import create_store_engine, write_transaction
 from storage.export import ExportResult, export_metrics
@@ -41,6 +42,7 @@ class Store:
         self.logs = LogsSection(engine)
         self.alerts = AlertsSection(engine)
         self.incidents = IncidentsSection(engine)
+        self.config = ConfigSection(engine)
 
     def __repr__(self) -> str:
         return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"

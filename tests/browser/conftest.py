@@ -7,6 +7,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 import pytest
@@ -16,6 +17,8 @@ import storage
 from app import create_app
 from storage.users import create_user
 from tests.support import free_port, unavailable
+
+T = TypeVar("T")
 
 PASSWORD = "correct-horse-battery"
 USERS = {"ada": "admin", "otto": "operator", "vera": "viewer"}
@@ -87,15 +90,17 @@ def pattern_id(**parts: str) -> str:
 def trace_lengths(dash_duo: object, chart: str) -> list[int]:
     """Number of points in each trace of a live chart, read from the plotly graph in the page."""
     element_id = pattern_id(chart=chart, type="live-chart")
-    return dash_duo.driver.execute_script(  # type: ignore[attr-defined, no-any-return]
+    lengths: list[int] = dash_duo.driver.execute_script(  # type: ignore[attr-defined]
         "const el = document.getElementById(arguments[0]);"
         "const plot = el && el.querySelector('.js-plotly-plot');"
         "return plot && plot.data ? plot.data.map(t => (t.x || []).length) : [];",
         element_id,
     )
+    return lengths
 
 
-def wait_until(condition: Callable[[], object], timeout: float = 15.0, message: str = "condition") -> object:
+def wait_until(condition: Callable[[], T], timeout: float = 15.0, message: str = "condition") -> T:
+    """The first truthy value ``condition`` returns within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()

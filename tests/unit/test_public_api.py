@@ -36,7 +36,7 @@ def test_every_public_store_method_has_a_docstring_and_is_in_the_notebook_guide(
     assert missing == []
 
 
-SECTIONS = ("database", "cache", "logs", "alerts", "incidents")
+SECTIONS = ("database", "cache", "logs", "alerts", "incidents", "config")
 
 
 def test_every_section_facade_is_documented_and_in_the_notebook_guide(tmp_path):
