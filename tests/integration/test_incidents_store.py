@@ -283,12 +283,15 @@ def test_two_critical_alerts_of_one_target_make_one_incident_another_target_a_se
 
 def test_an_alert_outside_the_window_or_after_resolution_opens_a_new_incident(store: Store) -> None:
     rule, db1 = add_rule(store), add_series(store, "db1")
-    add_alert(store, rule, db1, NOW - timedelta(minutes=50))
-    add_alert(store, rule, db1, NOW - timedelta(minutes=30))  # 20 minutes later: outside 10 minutes
+    # Grouping looks back one hour from the real clock, so these times are taken now, not when the
+    # module was imported (in a long run that was long enough ago to push 50 minutes out of reach).
+    now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
+    add_alert(store, rule, db1, now - timedelta(minutes=50))
+    add_alert(store, rule, db1, now - timedelta(minutes=30))  # 20 minutes later: outside 10 minutes
     group_alerts(store, window_seconds=600)
     assert len(store.incidents.find()) == 2
     # With a wider window the next one joins the newest open incident of its target...
-    add_alert(store, rule, db1, NOW - timedelta(minutes=20))
+    add_alert(store, rule, db1, now - timedelta(minutes=20))
     group_alerts(store, window_seconds=3600)
     assert sorted(
         store.incidents.find()["id"].map(lambda i: store.incidents.get(incident_id=i)["alert_count"])
@@ -296,7 +299,7 @@ def test_an_alert_outside_the_window_or_after_resolution_opens_a_new_incident(st
     # ... but never a resolved one.
     for incident_id in store.incidents.find()["id"]:
         store.incidents.set_status(incident_id=int(incident_id), status="resolved", username="otto")
-    add_alert(store, rule, db1, NOW - timedelta(minutes=1))
+    add_alert(store, rule, db1, now - timedelta(minutes=1))
     assert group_alerts(store, window_seconds=3600)["incidents_opened"] == 1
 
 
