@@ -23,8 +23,10 @@ $(INSTALLED_TEST): pyproject.toml | $(PY)
 run: $(INSTALLED)
 	$(PY) app.py
 
+# Two processes (this machine has two cores, and most tests wait on a server or a browser); a file's
+# tests stay in one process so its module fixtures (a Celery worker, a seeded store) are made once.
 test: $(INSTALLED_TEST)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 bench: $(INSTALLED_TEST)
 	$(PY) -m benchmarks
@@ -32,7 +34,7 @@ bench: $(INSTALLED_TEST)
 lint: $(INSTALLED_TEST)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy app.py storage collectors tasks dashboard
+	$(VENV)/bin/mypy app.py storage collectors tasks dashboard tests
 	$(VENV)/bin/lint-imports
 
 clean:

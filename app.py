@@ -16,7 +16,6 @@ import secrets
 import shutil
 import socket
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -24,12 +23,17 @@ from dash import Dash
 
 from dashboard.api import api
 from dashboard.auth import install_auth
+from dashboard.cache import install_cache
 from dashboard.components.live_chart import register_live_chart_callbacks
 from dashboard.components.shell import register_shell_callbacks, shell_layout
+from dashboard.limits import install_limiter
 from dashboard.pages import register_pages
 from dashboard.prometheus import prometheus
+from dashboard.security import install_security
 from dashboard.services import Services
 from storage import Settings, Store, connect, load_settings
+from storage.masking import mask_url
+from storage.secrets import check_secret_key
 from storage.users import ensure_first_admin
 from tasks.commands import build_cli, run_cli
 from tasks.commands import settings as cli_settings
@@ -37,7 +41,6 @@ from tasks.commands.celery import beat, worker
 from tasks.commands.data import db, export, metrics, retention
 from tasks.commands.tokens import tokens
 from tasks.commands.users import users
-from tasks.health_jobs import mask_url
 from tasks.log_jobs import install_own_log_handler, own_log_path
 from tasks.schedule import JobContext, job_specs
 from tasks.scheduler import EmbeddedScheduler
@@ -66,6 +69,7 @@ def create_app(
     """Build the whole web app. ``run_scheduler`` defaults to the embedded-mode setting."""
     settings = settings or load_settings()
     store = store or connect(settings.store_url)
+    check_secret_key(store.engine, settings)  # before a key file could be generated for a key-less host
     run_scheduler = settings.embedded_scheduler if run_scheduler is None else run_scheduler
     scheduler = None
     if run_scheduler:
@@ -84,14 +88,12 @@ def create_app(
         compress=True,  # gzip/brotli through flask-compress: plotly.min.js alone is 4.8 MB uncompressed
     )
     server = app.server
-    server.secret_key = _secret_key(settings)
-    server.config.update(
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
-    )
+    server.secret_key = _secret_key(settings)  # cookie flags and lifetimes: dashboard.sessions
     Services(settings=settings, store=store, scheduler=scheduler).install(server)
-    install_auth(server)
+    install_cache(server, settings, embedded=run_scheduler)  # viewers share callback data
+    install_limiter(server, settings)
+    install_auth(server, settings)
+    install_security(app, settings)  # after auth: token clients are exempt from the CSRF check
     server.register_blueprint(api)
     server.register_blueprint(prometheus)
     register_pages(app)
@@ -177,6 +179,7 @@ def web(ctx: click.Context, workers: int) -> None:
             file=sys.stderr,
         )
     store = connect(settings.store_url)
+    check_secret_key(store.engine, settings)  # one line here, not a traceback from each gunicorn worker
     _announce_first_admin(store, f"http://{settings.bind_host}:{settings.bind_port}")
     store.close()
     gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))

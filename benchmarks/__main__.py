@@ -8,12 +8,15 @@ import sys
 BENCHMARKS = (
     "benchmarks.ingest",
     "benchmarks.reads",
+    "benchmarks.fleet",
     "benchmarks.logs",
     "benchmarks.logs_search",
     "benchmarks.database",
     "benchmarks.cache",
     "benchmarks.alerts",
     "benchmarks.collectors",
+    "benchmarks.viewers",
+    "benchmarks.auth",
 )
 
 

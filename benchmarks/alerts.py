@@ -2,7 +2,8 @@
 
 - One evaluation cycle of 1,000 rules over 1,000 series (100 metrics x 10 hosts, 10 rules per metric,
   each rule over the metric's 10 hosts: 10,000 (rule, series) evaluations), with the share of the
-  cycle spent in SQL. Baseline: the same rules evaluated the obvious way, one aggregate query per rule.
+  cycle spent in SQL, and the slowest cycle (the one that writes every open alert's new value; the
+  others hold value-only changes back for up to 5 minutes). Baseline: the same rules evaluated the obvious way, one aggregate query per rule.
   Target: <= 1 s per cycle.
 - A 7-day backtest of one rule over a 10 s series (60,480 samples, a tick every 60 s) through the
   live engine. Baseline: pandas' vectorised rolling mean sampled at the same ticks (no state machine).
@@ -184,6 +185,7 @@ def _bench_dialect(dialect: str, workdir: Path) -> list[tuple[str, str, str, str
             for i in range(1, 6)
         ]
         cycle = statistics.median(r.seconds for r in reports)
+        worst = max(reports, key=lambda r: r.seconds)
         sql = statistics.median(r.sql_seconds for r in reports)
         naive = _median(lambda: _naive_cycle(store, end), 3)
         backtest, baseline, samples, episodes = _bench_backtest(store, end)
@@ -197,6 +199,14 @@ def _bench_dialect(dialect: str, workdir: Path) -> list[tuple[str, str, str, str
                 "<= 1000 ms",
             ),
             ("  of which SQL", f"{sql * 1000:.0f} ms", "", f"{sql / cycle:.0%} of cycle", ""),
+            (
+                # Value-only changes are written once per flush (5 min): this cycle writes all of them.
+                "  slowest cycle (writes all values)",
+                f"{worst.seconds * 1000:.0f} ms",
+                f"{naive * 1000:.0f} ms",
+                f"{worst.seconds / naive:.2f}x baseline",
+                "<= 1000 ms",
+            ),
             (
                 "backtest: 7 d of a 10 s series",
                 f"{backtest * 1000:.0f} ms",

@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vitals-bench-") as workdir:
         for dialect in args.dialect or ["sqlite", "mysql"]:
             rows = _bench_dialect(dialect, args.digests, args.days, Path(workdir))
-            print(f"\n{dialect} (milliseconds, median):")
+            load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+            print(f"\n{dialect} (milliseconds, median; load average {load} on {os.cpu_count()} cores):")
             print(f"  {'figure':<38} {'vitals':>9} {'pandas':>10} {'ratio':>10}  target")
             for figure, vitals, baseline, ratio, target in rows:
                 print(f"  {figure:<38} {vitals:>9} {baseline:>10} {ratio:>10}  {target}")

@@ -15,7 +15,7 @@ combined access logs, a few tracebacks and unknown lines). Each figure is the me
   sends multi-row INSERTs: with the FTS5 trigger, one statement per row measured ~4x slower here
   than 120 rows per statement.
 
-Target: >= 50,000 lines/s end to end on SQLite (issue #3). MariaDB (``VITALS_BENCH_MYSQL_URL``,
+Target: >= 50,000 lines/s end to end on SQLite (the ingest target). MariaDB (``VITALS_BENCH_MYSQL_URL``,
 default ``mysql+pymysql://root@127.0.0.1:3306``) is printed too, against PyMySQL ``executemany``;
 only ``vitals_bench_logs*`` databases are created, and dropped at the end.
 """

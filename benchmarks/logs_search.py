@@ -10,7 +10,11 @@ Each figure is printed beside a baseline timed in the same run, on the same rows
 - context +-20 lines of an entry: ``store.logs.context`` (stored file offsets) vs the time guess
   (same source, the 20 nearest timestamps each side, no offset index) (target <= 20 ms);
 - archive of all 1M lines to gzip JSON Lines with SHA-256: ``store.logs.create_archive`` vs
-  ``pd.read_sql`` + ``to_json(lines=True, compression="gzip")`` (target >= 100,000 lines/s).
+  ``pd.read_sql`` + ``to_json(lines=True, compression="gzip")`` + SHA-256, whose rate is taken on the
+  newest fifth of the rows (target >= 100,000 lines/s).
+
+On MariaDB the two searches are first pages of a frequent word (~2% of the lines), which the store
+reads along the time index within a row budget; a rare word falls back to the FULLTEXT index.
 
 Run: ``python -m benchmarks.logs_search [--lines N] [--no-mysql]``. MariaDB comes from
 ``VITALS_BENCH_MYSQL_URL`` (default ``mysql+pymysql://root@127.0.0.1:3306``), in a throw-away database.
@@ -174,9 +178,9 @@ def _time_guess_context(store: storage.Store, entry_id: int) -> int:
     return len(before) + len(after)
 
 
-def _pandas_archive(store: storage.Store, path: Path) -> int:
+def _pandas_archive(store: storage.Store, path: Path, since_ms: int) -> int:
     with store.engine.connect() as conn:
-        frame = pd.read_sql(text("SELECT * FROM log_entries"), conn)
+        frame = pd.read_sql(text("SELECT * FROM log_entries WHERE ts >= :s"), conn, params={"s": since_ms})
     frame.to_json(path, orient="records", lines=True, compression="gzip")
     hashlib.sha256(path.read_bytes()).hexdigest()
     return len(frame)
@@ -240,10 +244,12 @@ def run_dialect(
     result = logs.create_archive(directory=workdir / f"archive-{name}", since=0, until=until)
     archive_s = time.perf_counter() - started
     assert result is not None and result.entries == count, "archive holds every line"
+    # The baseline's rate on the newest fifth of the rows: pandas through PyMySQL reads ~20k rows/s,
+    # and a full million would add most of a minute to `make bench` for the same figure.
     started = time.perf_counter()
-    _pandas_archive(store, workdir / f"pandas-{name}.jsonl.gz")
+    based = _pandas_archive(store, workdir / f"pandas-{name}.jsonl.gz", end_ms - 7 * DAY_MS // 5)
     pandas_s = time.perf_counter() - started
-    ours_rate, base_rate = count / archive_s, count / pandas_s
+    ours_rate, base_rate = count / archive_s, based / pandas_s
     results.append(
         (name, "archive all lines (gzip JSONL + SHA-256)", f"{ours_rate:,.0f} lines/s", f"{base_rate:,.0f} lines/s",
          f"{ours_rate / base_rate:.1f}x", ">= 100,000 lines/s", "ok" if ours_rate >= 100_000 else "MISSED")
@@ -291,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
                     with server.cursor() as cur:
                         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
                     server.close()
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"load average after the run: {load} (1, 5, 15 min)")
     header = ("dialect", "figure", "Vitals", "baseline", "ratio", "target", "")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:

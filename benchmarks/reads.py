@@ -20,7 +20,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,16 @@ def _load(store: storage.Store, points_per_series: int, end: pd.Timestamp) -> in
             ).assign(ts=lambda frame: pd.to_datetime(frame["ts"], utc=True))
         )
     return points_per_series * SERIES
+
+
+def raw_resample_baseline(store: storage.Store, sid: int, since_ms: int) -> pd.Series:
+    """The 5-minute means of one series the plain way: ``pd.read_sql`` of raw rows, then resample."""
+    frame = pd.read_sql(
+        text("SELECT ts, value FROM samples WHERE series_id = :sid AND ts >= :lo"),
+        store.engine,
+        params={"sid": sid, "lo": since_ms},
+    )
+    return frame.set_index(pd.to_datetime(frame["ts"], unit="ms", utc=True))["value"].resample("5min").mean()
 
 
 def _disk_bytes(store: storage.Store, path: Path | None) -> int:
@@ -119,18 +130,8 @@ def _baseline_export_in_child(url: str, path: Path) -> tuple[float, float]:
 def _bench_dialect(
     dialect: str, points_per_series: int, workdir: Path
 ) -> list[tuple[str, str, str, str, str]]:
-    db_path: Path | None = None
-    admin = None
-    if dialect == "sqlite":
-        db_path = workdir / "reads.db"
-        url = f"sqlite:///{db_path}"
-    else:
-        database = f"vitals_bench_reads_{uuid.uuid4().hex[:6]}"
-        admin = create_engine(MYSQL_SERVER)
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE DATABASE {database}"))
-        url = f"{MYSQL_SERVER}/{database}"
-    try:
+    db_path = workdir / "reads.db" if dialect == "sqlite" else None
+    with scratch_store_url(dialect, workdir, "reads") as url:
         store = storage.connect(url)
         end = pd.Timestamp.now(tz="UTC").floor("min")
         started = time.perf_counter()
@@ -149,16 +150,7 @@ def _bench_dialect(
         one = _median_ms(lambda: store.metrics(METRIC, since="7d", every="5min", host="host-000"), 15)
 
         def raw_resample() -> pd.Series:
-            frame = pd.read_sql(
-                text("SELECT ts, value FROM samples WHERE series_id = :sid AND ts >= :lo"),
-                store.engine,
-                params={"sid": sid, "lo": since_ms},
-            )
-            return (
-                frame.set_index(pd.to_datetime(frame["ts"], unit="ms", utc=True))["value"]
-                .resample("5min")
-                .mean()
-            )
+            return raw_resample_baseline(store, sid, since_ms)
 
         one_base = _median_ms(raw_resample, 5)
         fleet = _median_ms(lambda: store.metrics(METRIC, since="7d", every="1h"), 9)
@@ -224,11 +216,24 @@ def _bench_dialect(
         )
         store.close()
         return rows
+
+
+@contextmanager
+def scratch_store_url(dialect: str, workdir: Path, name: str) -> Iterator[str]:
+    """A throw-away store: a SQLite file in ``workdir``, or a MariaDB database dropped afterwards."""
+    if dialect == "sqlite":
+        yield f"sqlite:///{workdir / f'{name}.db'}"
+        return
+    database = f"vitals_bench_{name}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(MYSQL_SERVER)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE DATABASE {database}"))
+    try:
+        yield f"{MYSQL_SERVER}/{database}"
     finally:
-        if admin is not None:
-            with admin.begin() as conn:
-                conn.execute(text(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]}"))
-            admin.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {database}"))
+        admin.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:

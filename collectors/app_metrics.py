@@ -7,13 +7,14 @@ Given plain arguments (an SQLAlchemy engine, the spool directory), so it needs n
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from collectors.base import Reading, guarded
+from collectors.base import Collection, Reading, guarded
 
 __all__ = ["APP_METRICS", "AppMetricsCollector", "sqlite_store_bytes"]
 
@@ -55,16 +56,17 @@ class AppMetricsCollector:
 
     def __init__(self, engine: Engine, spool_dir: str | os.PathLike[str] | None = None) -> None:
         self.engine = engine
+        self.name = socket.gethostname()  # stored as the host, beside this host's system readings
         self.spool_dir = Path(spool_dir) if spool_dir is not None else None
 
-    def collect(self) -> list[Reading]:
-        readings = [
-            *guarded("store size", self._store_size),
-            *guarded("store pool", self._pool),
-        ]
+    def collect(self) -> Collection:
+        """The store's size and pool and the spool, each guarded: a failing part is named in ``errors``."""
+        result = Collection(self.name)
+        result.readings += guarded("store size", self._store_size, result.errors)
+        result.readings += guarded("store pool", self._pool, result.errors)
         if self.spool_dir is not None:
-            readings.extend(guarded("spool", self._spool))
-        return readings
+            result.readings += guarded("spool", self._spool, result.errors)
+        return result
 
     def _store_size(self) -> Iterator[Reading]:
         if self.engine.dialect.name == "sqlite":

@@ -41,20 +41,22 @@ failed, never an exception. One failed reading (inspect, one queue) never breaks
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery
-from kombu import Connection
+from kombu import Connection, Consumer
 from kombu.exceptions import ChannelError
 
-from collectors.base import Reading
+from collectors.base import Collection, Reading
 
 __all__ = [
     "CELERY_METRICS",
@@ -112,12 +114,11 @@ class CeleryError:
 
 
 @dataclass
-class CelerySnapshot:
-    """One collection of one monitored app: readings plus whatever could not be read."""
+class CelerySnapshot(Collection):
+    """One collection of one monitored app (``target`` is its broker): readings, and ``problems``
+    saying what could not be read, by stage; ``errors`` holds the same as sentences."""
 
-    broker: str
-    readings: list[Reading] = field(default_factory=list)
-    errors: list[CeleryError] = field(default_factory=list)
+    problems: list[CeleryError] = field(default_factory=list)
 
 
 def broker_name(url: str) -> str:
@@ -212,7 +213,13 @@ class CeleryMonitor:
         self.redis = _is_redis(broker_url)
         self._task_names: OrderedDict[str, str] = OrderedDict()
         self._seen_tasks: set[str] = set()
+        # Queue names once seen (from workers or the broker) stay watched, so a backlog remains
+        # visible after its consumers are gone, which is exactly when it matters.
+        self._known_queues: set[str] = set()
         self.app = _monitor_app(broker_url, timeout)
+        # One broker connection for every read of every collection, reconnected only after a failure
+        # (opening one per read cost ~4 AMQP connections a cycle). The listener thread has its own.
+        self._conn: Connection | None = None
         # Continuous mode (one long-lived process, e.g. the embedded scheduler): a listener thread.
         self._lock = threading.Lock()
         self._pending = TaskStats(self._task_names)
@@ -233,10 +240,18 @@ class CeleryMonitor:
             )
             self._listener.start()
 
-    def close(self) -> None:
+    def close(self, forget: bool = False) -> None:
+        """Stop listening and disconnect; ``forget`` also deletes the event queue Vitals declared on
+        RabbitMQ (when this broker is no longer watched)."""
         self._stop.set()
         if self._listener is not None:
             self._listener.join(self.capture_seconds + 5)
+        if forget and not self.redis:
+            try:
+                self._connection().default_channel.queue_delete(self.event_queue)
+            except Exception as exc:  # it expires by itself after an hour unused anyway
+                log.info("celery broker %s: event queue %s not deleted: %s", self.name, self.event_queue, exc)
+        self._drop_connection()
         self.app.close()
 
     def collect(self) -> CelerySnapshot:
@@ -244,18 +259,26 @@ class CeleryMonitor:
         snapshot = CelerySnapshot(self.name)
         problem = self._connect_problem()
         if problem:
-            snapshot.errors.append(CeleryError(self.name, "connect", problem))
+            snapshot.problems.append(CeleryError(self.name, "connect", problem))
             snapshot.readings.append(_reading("celery.broker.up", 0, {"broker": self.name}))
+            snapshot.errors = [str(problem) for problem in snapshot.problems]
             return snapshot
         snapshot.readings.append(_reading("celery.broker.up", 1, {"broker": self.name}))
         if self._listener is not None:
             worker_queues = self._read_workers(snapshot)
             self._read_queues(snapshot, worker_queues)
             stats = self._take_pending(snapshot)
+        elif not self.redis:
+            # RabbitMQ keeps events in Vitals' durable queue, so reads and the event drain can share
+            # the one connection in turn: one AMQP connection for the whole collection.
+            worker_queues = self._read_workers(snapshot)
+            self._read_queues(snapshot, worker_queues)
+            stats = TaskStats(self._task_names)
+            self._capture(stats.handle, snapshot.problems, conn=self._connection())
         else:
             stats = TaskStats(self._task_names)
             capture = threading.Thread(
-                target=self._capture, args=(stats.handle, snapshot.errors), daemon=True
+                target=self._capture, args=(stats.handle, snapshot.problems), daemon=True
             )
             capture.start()
             worker_queues = self._read_workers(snapshot)
@@ -263,17 +286,35 @@ class CeleryMonitor:
             capture.join(self.capture_seconds + 10)
         self._seen_tasks |= set(stats.succeeded) | set(stats.failed) | set(stats.retried)
         snapshot.readings.extend(stats.readings(self.name, self._seen_tasks))
+        snapshot.errors = [str(problem) for problem in snapshot.problems]
+        if snapshot.problems:
+            self._drop_connection()  # whatever failed, the next collection starts on a fresh connection
         for error in snapshot.errors:
             log.warning("%s", error)
         return snapshot
 
     # -- broker ---------------------------------------------------------------------------------
 
+    def _connection(self) -> Connection:
+        """The kept broker connection, connected (a no-op when it already is)."""
+        if self._conn is None:
+            self._conn = self.app.connection_for_read()
+        self._conn.ensure_connection(max_retries=1, timeout=self.timeout, interval_start=0)
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                conn.release()
+            except Exception:  # a connection the broker already dropped: nothing to release
+                log.debug("celery broker %s: release failed", self.name, exc_info=True)
+
     def _connect_problem(self) -> str | None:
         try:
-            with self.app.connection_for_read() as conn:
-                conn.ensure_connection(max_retries=1, timeout=self.timeout, interval_start=0)
+            self._connection()
         except Exception as exc:  # any transport error means "not reachable"; say which
+            self._drop_connection()
             return f"cannot reach {self.name}: {exc or type(exc).__name__}"
         return None
 
@@ -282,15 +323,17 @@ class CeleryMonitor:
     def _read_workers(self, snapshot: CelerySnapshot) -> set[str]:
         """Workers online and their task counts; returns the queue names the workers consume."""
         try:
-            replies = self.app.control.ping(timeout=self.timeout) or []
+            replies = self.app.control.ping(timeout=self.timeout, connection=self._connection()) or []
         except Exception as exc:
-            snapshot.errors.append(CeleryError(self.name, "ping", str(exc)))
+            snapshot.problems.append(CeleryError(self.name, "ping", str(exc)))
             return set()
         workers = sorted({name for reply in replies for name in reply})
         snapshot.readings.append(_reading("celery.workers.online", len(workers), {"broker": self.name}))
         if not workers:
             return set()
-        inspect = self.app.control.inspect(destination=workers, timeout=self.timeout, limit=len(workers))
+        inspect = self.app.control.inspect(
+            destination=workers, timeout=self.timeout, limit=len(workers), connection=self._connection()
+        )
         queues: set[str] = set()
         for worker in workers:
             snapshot.readings.append(_reading("celery.worker.up", 1, {"broker": self.name, "worker": worker}))
@@ -316,27 +359,31 @@ class CeleryMonitor:
             if found is None:
                 found = getattr(inspect, method)()
         except Exception as exc:
-            snapshot.errors.append(CeleryError(self.name, "inspect", f"{method}: {exc}"))
+            snapshot.problems.append(CeleryError(self.name, "inspect", f"{method}: {exc}"))
             return {}
         if found is None:
-            snapshot.errors.append(CeleryError(self.name, "inspect", f"{method}: no worker replied in time"))
+            snapshot.problems.append(
+                CeleryError(self.name, "inspect", f"{method}: no worker replied in time")
+            )
         return found or {}
 
     # -- queues ---------------------------------------------------------------------------------
 
     def _read_queues(self, snapshot: CelerySnapshot, worker_queues: set[str]) -> None:
         try:
-            with self.app.connection_for_read() as conn:
-                names = {DEFAULT_QUEUE, *self.queues, *worker_queues}
-                if self.redis:
-                    names |= _redis_bound_queues(conn)
-                for queue in sorted(names):
-                    length = self._queue_length(conn, queue, snapshot)
-                    if length is not None:
-                        labels = {"broker": self.name, "queue": queue}
-                        snapshot.readings.append(_reading("celery.queue.length", length, labels))
+            conn = self._connection()
+            self._known_queues |= worker_queues
+            names = {DEFAULT_QUEUE, *self.queues, *self._known_queues}
+            if self.redis:
+                names |= _redis_bound_queues(conn)
+            for queue in sorted(names):
+                length = self._queue_length(conn, queue, snapshot)
+                if length is not None:
+                    self._known_queues.add(queue)
+                    labels = {"broker": self.name, "queue": queue}
+                    snapshot.readings.append(_reading("celery.queue.length", length, labels))
         except Exception as exc:
-            snapshot.errors.append(CeleryError(self.name, "queue", str(exc)))
+            snapshot.problems.append(CeleryError(self.name, "queue", str(exc)))
 
     def _queue_length(self, conn: Connection, queue: str, snapshot: CelerySnapshot) -> int | None:
         """Messages waiting in ``queue``: None when RabbitMQ has no such queue."""
@@ -348,7 +395,7 @@ class CeleryMonitor:
             if self.redis:  # kombu on Redis: no list key at all means an empty queue
                 return 0
             if "NOT_FOUND" not in str(exc) and "404" not in str(exc):
-                snapshot.errors.append(CeleryError(self.name, "queue", f"{queue}: {exc}"))
+                snapshot.problems.append(CeleryError(self.name, "queue", f"{queue}: {exc}"))
             return None
         finally:
             _close_quietly(channel)
@@ -356,20 +403,30 @@ class CeleryMonitor:
     # -- events ---------------------------------------------------------------------------------
 
     def _capture(
-        self, handle: Callable[[Mapping[str, Any]], None], errors: list[CeleryError], idle_stop: bool = True
+        self,
+        handle: Callable[[Mapping[str, Any]], None],
+        errors: list[CeleryError],
+        idle_stop: bool = True,
+        conn: Connection | None = None,
     ) -> None:
-        """Consume task events until the window ends (RabbitMQ: or the durable queue is drained)."""
+        """Consume task events until the window ends (RabbitMQ: or the durable queue is drained), on
+        ``conn`` when given (left open), else on a connection of its own."""
         deadline = time.monotonic() + self.capture_seconds
         try:
-            with self.app.connection_for_read() as conn:
+            with contextlib.nullcontext(conn) if conn is not None else self.app.connection_for_read() as conn:
                 lock = _capture_lock(conn, self.capture_seconds) if (idle_stop and self.redis) else None
                 if lock is not None and not lock.acquire(blocking=False):
                     errors.append(CeleryError(self.name, "events", _OVERLAP))
                     return
                 try:
                     receiver = self.app.events.Receiver(conn, handlers={"*": handle}, **self._queue_options())
-                    with receiver.consumer_context() as (connection, _channel, _consumers):
-                        _drain(connection, deadline, stop_when_idle=idle_stop and not self.redis)
+                    # The receiver's own consumer_context() would clone the connection (a new AMQP
+                    # connection every window): consume on this one instead.
+                    channel = conn.default_channel
+                    with contextlib.ExitStack() as consuming:
+                        for consumer in receiver.get_consumers(partial(Consumer, channel), channel):
+                            consuming.enter_context(consumer)
+                        _drain(conn, deadline, stop_when_idle=idle_stop and not self.redis)
                 finally:
                     _release_quietly(lock)
         except Exception as exc:
@@ -391,7 +448,7 @@ class CeleryMonitor:
     def _take_pending(self, snapshot: CelerySnapshot) -> TaskStats:
         with self._lock:
             stats, self._pending = self._pending, TaskStats(self._task_names)
-            snapshot.errors.extend(self._listener_errors[-1:])  # one is enough to say what is wrong
+            snapshot.problems.extend(self._listener_errors[-1:])  # one is enough to say what is wrong
             self._listener_errors.clear()
         return stats
 
@@ -437,7 +494,15 @@ def _release_quietly(lock: Any) -> None:
 
 def _redis_bound_queues(conn: Connection) -> set[str]:
     """Task queues kombu has declared on a Redis broker, read from its ``_kombu.binding.*`` sets."""
-    client: Any = conn.default_channel.client  # type: ignore[attr-defined]  # kombu Redis: redis-py
+    # A channel of its own: the default channel's client may be waiting on control replies.
+    channel: Any = conn.channel()
+    try:
+        return _bound_queues(channel.client)  # kombu Redis: redis-py
+    finally:
+        _close_quietly(channel)
+
+
+def _bound_queues(client: Any) -> set[str]:
     names: set[str] = set()
     for key in client.scan_iter(match="_kombu.binding.*", count=500):
         exchange = _text(key).removeprefix("_kombu.binding.")
@@ -472,4 +537,7 @@ def _monitor_app(broker_url: str, timeout: float) -> Celery:
         result_backend=None,
         accept_content=["json"],
     )
+    # Control broadcasts (ping, inspect) publish on the connection they are given rather than on a
+    # producer pool of their own: one broker connection per monitor, not two.
+    app.control.mailbox.producer_pool = None
     return app

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import psutil
 
-from collectors.base import Reading, guarded
+from collectors.base import Collection, Reading, guarded
 
 __all__ = ["SYSTEM_METRICS", "SystemCollector"]
 
@@ -71,15 +73,18 @@ class _Counters:
 class SystemCollector:
     """Reads this host. Keeps the previous I/O counters so it can report rates, not totals."""
 
-    def __init__(self) -> None:
+    def __init__(self, ps: ModuleType | Any = psutil, host: str | None = None) -> None:
+        # ``ps`` is psutil; tests hand in a stand-in with the same functions instead of patching it.
+        self._ps = ps
+        self.name = host or socket.gethostname()
         self._previous: _Counters | None = None
         # Our own CPU-time baseline: psutil.cpu_percent() keeps one per process, so any other caller
         # (another collector, a library) would reset it and make our next reading a false 0 %.
-        self._cpu_times: list[Any] = psutil.cpu_times(percpu=True)
+        self._cpu_times: list[Any] = self._ps.cpu_times(percpu=True)
 
-    def collect(self) -> list[Reading]:
-        """All readings that succeed this cycle; a failing source is logged and skipped."""
-        readings: list[Reading] = []
+    def collect(self) -> Collection:
+        """All readings that succeed this cycle; a failing source is logged, named in ``errors`` and skipped."""
+        result = Collection(self.name)
         for name, read in (
             ("cpu", self._cpu),
             ("load", self._load),
@@ -88,11 +93,11 @@ class SystemCollector:
             ("io", self._io_rates),
             ("processes", self._processes),
         ):
-            readings.extend(guarded(name, read))
-        return readings
+            result.readings.extend(guarded(name, read, result.errors))
+        return result
 
     def _cpu(self) -> Iterator[Reading]:
-        now = psutil.cpu_times(percpu=True)
+        now = self._ps.cpu_times(percpu=True)
         per_core = [_busy_percent(before, after) for before, after in zip(self._cpu_times, now, strict=False)]
         measured = [percent for percent in per_core if percent is not None]
         if not measured:
@@ -110,30 +115,30 @@ class SystemCollector:
         yield _reading("system.load", fifteen, period="15m")
 
     def _memory(self) -> Iterator[Reading]:
-        memory = psutil.virtual_memory()
+        memory = self._ps.virtual_memory()
         yield _reading("system.memory.percent", memory.percent)
         yield _reading("system.memory.used_bytes", memory.total - memory.available)
         yield _reading("system.memory.available_bytes", memory.available)
-        swap = psutil.swap_memory()
+        swap = self._ps.swap_memory()
         yield _reading("system.swap.percent", swap.percent)
         yield _reading("system.swap.used_bytes", swap.used)
 
     def _disks(self) -> Iterator[Reading]:
         seen_devices: set[str] = set()
-        for partition in psutil.disk_partitions(all=False):
+        for partition in self._ps.disk_partitions(all=False):
             if partition.fstype in _SKIP_FSTYPES or partition.device in seen_devices:
                 continue
             seen_devices.add(partition.device)  # bind mounts of one device count once
             try:
-                usage = psutil.disk_usage(partition.mountpoint)
+                usage = self._ps.disk_usage(partition.mountpoint)
             except OSError:
                 continue  # a mount can vanish or deny access between listing and reading
             yield _reading("system.disk.percent", usage.percent, mount=partition.mountpoint)
             yield _reading("system.disk.free_bytes", usage.free, mount=partition.mountpoint)
 
     def _io_rates(self) -> Iterator[Reading]:
-        disk = psutil.disk_io_counters()
-        net = psutil.net_io_counters()
+        disk = self._ps.disk_io_counters()
+        net = self._ps.net_io_counters()
         now = _Counters(
             at=time.monotonic(),
             disk_read=disk.read_bytes if disk else 0,
@@ -157,4 +162,4 @@ class SystemCollector:
                 yield _reading(metric, (after - before) / elapsed, direction=direction)
 
     def _processes(self) -> Iterator[Reading]:
-        yield _reading("system.process.count", len(psutil.pids()))
+        yield _reading("system.process.count", len(self._ps.pids()))

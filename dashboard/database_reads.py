@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from storage import Settings, Store
-from tasks.database_targets import TargetState, target_state
+from tasks.database_targets import TargetState, prepared_on, target_state
 
 __all__ = [
     "KPI_METRICS",
@@ -25,6 +25,7 @@ __all__ = [
     "blind_spot",
     "kpis",
     "mask_sample",
+    "prepared_shapes",
     "replication_summary",
 ]
 
@@ -117,6 +118,13 @@ def blind_spot(
     total = prepared + digest_executions
     share = prepared / total * 100 if total else 0.0
     return {"prepared_executions": prepared, "digest_executions": digest_executions, "unseen_percent": share}
+
+
+def prepared_shapes(settings: Settings, target: str, limit: int = 5) -> list[str]:
+    """The statement shapes held as server-side prepared statements on ``target`` now, most held
+    first: the names of what the digest table misses (performance_schema counts none of their
+    executions on MariaDB, so they name the blind spot but cannot size it)."""
+    return [stmt.digest_text for stmt in prepared_on(settings, target)[:limit]]
 
 
 def replication_summary(store: Store, target: str, since: datetime, until: datetime) -> dict[str, Any]:

@@ -9,19 +9,28 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from tasks.catalog import describe
+
 __all__ = [
     "add_threshold_bands",
     "empty_figure",
+    "figure_scale",
     "gap_threshold_ms",
+    "human_scale",
     "line_figure",
     "series_xy",
+    "sparkline_figure",
     "trace_name",
+    "wall_time",
+    "wall_times",
 ]
 
 _LAYOUT: dict[str, Any] = {
     "template": "plotly_white",
     "margin": {"l": 48, "r": 12, "t": 8, "b": 32},
-    "legend": {"orientation": "h", "y": -0.18, "x": 0},
+    # Above the plot area: the top margin grows to fit however many rows the names take, so the
+    # legend never covers the x axis (below, it met the tick labels and the axis title).
+    "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0},
     "hovermode": "x unified",
     # Keeps the user's zoom and legend clicks across refreshes.
     "uirevision": "keep",
@@ -36,11 +45,77 @@ def trace_name(labels: Mapping[str, str], host: str, many_hosts: bool, fallback:
     return " · ".join(parts) or fallback
 
 
-def _axis_layout(since: datetime, until: datetime, unit: str) -> dict[str, Any]:
-    yaxis: dict[str, Any] = {"title": {"text": unit}, "rangemode": "tozero"}
-    if unit == "%":
+# (factor, label) steps per kind of unit, smallest first: a value is shown divided by the largest
+# factor not above the chart's biggest value. Bytes are decimal (40,000,000 B/s is "40 MB/s").
+_BYTE_PREFIXES = [(1.0, ""), (1e3, "k"), (1e6, "M"), (1e9, "G"), (1e12, "T"), (1e15, "P")]
+_COUNT_STEPS = [(1.0, ""), (1e3, "thousand"), (1e6, "million"), (1e9, "billion")]
+_SECOND_STEPS = [(1e-6, "µs"), (1e-3, "ms"), (1.0, "s"), (60.0, "min"), (3600.0, "h"), (86400.0, "d")]
+
+
+def _largest_step(steps: list[tuple[float, str]], magnitude: float) -> tuple[float, str]:
+    chosen = steps[0]
+    for step in steps:
+        if magnitude >= step[0]:
+            chosen = step
+    return chosen
+
+
+def human_scale(unit: str, max_value: float | None) -> tuple[float, str]:
+    """(factor, unit label) for showing values up to ``max_value`` of ``unit`` in human units.
+
+    ``human_scale("B/s", 4e7) == (1e6, "MB/s")``: divide the values by the factor and write the label
+    on the axis. Percentages and unknown units stay as they are.
+    """
+    magnitude = abs(max_value) if max_value is not None and max_value == max_value else 0.0
+    if unit in ("B", "B/s"):
+        factor, prefix = _largest_step(_BYTE_PREFIXES, magnitude)
+        return factor, prefix + unit
+    if unit in ("s", "ms"):
+        base = 1e-3 if unit == "ms" else 1.0
+        seconds = magnitude * base
+        # Minutes, hours and days only from two of them up: 90 s reads better than 1.5 min.
+        steps = [step for step in _SECOND_STEPS if step[0] <= 1.0 or seconds >= 2 * step[0]]
+        factor, label = _largest_step(steps, seconds) if seconds else (base, unit)
+        return factor / base, label
+    if unit in ("", "/s", "/min", "ops/s"):
+        factor, word = _largest_step(_COUNT_STEPS, magnitude)
+        if not word:
+            return 1.0, unit
+        return factor, f"{word} {unit.lstrip('/') and unit}".replace(" /", "/").strip()
+    return 1.0, unit
+
+
+def _zone_name(tz: str | None) -> str:
+    return tz or "UTC"
+
+
+def wall_times(stamps: pd.Series, tz: str | None) -> list[str]:
+    """Timestamps as wall-clock text in ``tz``, without a zone: Plotly draws a date string as the
+    time it reads, so converting first is what shows the chart in the viewer's zone."""
+    utc = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps
+    return utc.dt.tz_convert(_zone_name(tz)).dt.strftime("%Y-%m-%dT%H:%M:%S.%f").tolist()
+
+
+def wall_time(moment: datetime, tz: str | None) -> str:
+    """One moment as wall-clock text in ``tz`` (an axis range end)."""
+    stamp = pd.Timestamp(moment)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+    return stamp.tz_convert(_zone_name(tz)).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _axis_layout(
+    since: datetime, until: datetime, unit_label: str, percent: bool, tz: str | None
+) -> dict[str, Any]:
+    yaxis: dict[str, Any] = {"title": {"text": unit_label}, "rangemode": "tozero"}
+    if percent:
         yaxis["range"] = [0, 100]
-    return {"xaxis": {"range": [since, until], "type": "date"}, "yaxis": yaxis}
+    xaxis = {
+        "range": [wall_time(since, tz), wall_time(until, tz)],
+        "type": "date",
+        "title": {"text": f"time ({_zone_name(tz)})", "font": {"size": 11}},
+        "hoverformat": "%Y-%m-%d %H:%M:%S",
+    }
+    return {"xaxis": xaxis, "yaxis": yaxis}
 
 
 def gap_threshold_ms(frame: pd.DataFrame) -> int:
@@ -52,16 +127,24 @@ def gap_threshold_ms(frame: pd.DataFrame) -> int:
 
 
 def series_xy(
-    rows: pd.DataFrame, column: str, gap_ms: int, after_ms: int | None = None
+    rows: pd.DataFrame,
+    column: str,
+    gap_ms: int,
+    after_ms: int | None = None,
+    tz: str | None = None,
+    factor: float = 1.0,
 ) -> tuple[list[Any], list[Any]]:
-    """x (ISO UTC) and y of one series, with a None wherever data is missing, so the line breaks.
+    """x (wall time in ``tz``, UTC by default) and y (divided by ``factor``) of one series, with a
+    None wherever data is missing, so the line breaks.
 
     A stopped collector must look like a gap, not like a straight line between two readings.
     ``after_ms`` is the last point already drawn, when these points are appended to it.
     """
     ms = rows["ts"].dt.as_unit("ms").astype("int64").to_numpy()
-    x_all = rows["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").tolist()
-    y_all = rows[column].tolist()
+    x_all = wall_times(rows["ts"], tz)
+    y_all = [
+        value / factor if value == value and value is not None else value for value in rows[column].tolist()
+    ]
     x: list[Any] = []
     y: list[Any] = []
     previous = after_ms
@@ -75,17 +158,46 @@ def series_xy(
     return x, y
 
 
+def _catalog_unit(frame: pd.DataFrame) -> str:
+    """The catalog's unit of the frame's metric, for callers that did not name one."""
+    if frame.empty or "metric" not in frame.columns:
+        return ""
+    return describe(str(frame["metric"].iloc[0]))[0]
+
+
+def figure_scale(figure: go.Figure) -> tuple[float, str]:
+    """The (factor, unit label) ``line_figure`` drew with, so later additions use the same scale."""
+    meta = figure.layout.meta if isinstance(figure.layout.meta, dict) else {}
+    return float(meta.get("scale", 1.0)), str(meta.get("unit", ""))
+
+
 def line_figure(
-    frame: pd.DataFrame, value_column: str, since: datetime, until: datetime, unit: str, fallback_name: str
+    frame: pd.DataFrame,
+    value_column: str,
+    since: datetime,
+    until: datetime,
+    unit: str,
+    fallback_name: str,
+    tz: str | None = None,
+    scale: tuple[float, str] | None = None,
 ) -> tuple[go.Figure, list[int]]:
-    """One line per series; returns the figure and the series ids in trace order (for later patches)."""
+    """One line per series; returns the figure and the series ids in trace order (for later patches).
+
+    Values are shown in human units (``human_scale``, or ``scale`` when given) and times as wall time
+    in ``tz`` (UTC by default), both named on the axes.
+    """
     gap_ms = gap_threshold_ms(frame)
-    figure = go.Figure(layout={**_LAYOUT, **_axis_layout(since, until, unit)})
+    unit = unit or _catalog_unit(frame)
+    biggest = float(frame[value_column].abs().max()) if not frame.empty else None
+    factor, label = scale or human_scale(unit, biggest)
+    figure = go.Figure(layout={**_LAYOUT, **_axis_layout(since, until, label, unit == "%", tz)})
+    figure.update_layout(meta={"scale": factor, "unit": label, "tz": _zone_name(tz)})
     order: list[int] = []
     many_hosts = frame["host"].nunique() > 1 if not frame.empty else False
+    suffix = f" {label}" if label else ""
     for series_id, rows in frame.groupby("series_id", sort=True):
         first = rows.iloc[0]
-        x, y = series_xy(rows, value_column, gap_ms)
+        x, y = series_xy(rows, value_column, gap_ms, tz=tz, factor=factor)
         figure.add_trace(
             go.Scatter(
                 x=x,
@@ -94,12 +206,14 @@ def line_figure(
                 mode="lines+markers" if len(rows) < FEW_POINTS else "lines",
                 connectgaps=False,
                 name=trace_name(first["labels"], first["host"], many_hosts, fallback_name),
-                hovertemplate=f"%{{y:.4~g}} {unit}<extra>%{{fullData.name}}</extra>",
+                hovertemplate=f"%{{y:,.4~r}}{suffix}<extra>%{{fullData.name}}</extra>",
             )
         )
         order.append(int(series_id))
-    if len(order) == 1:
-        figure.update_layout(showlegend=False)
+    # One series still names itself (which mount, which queue) unless its name is the chart's own.
+    figure.update_layout(
+        showlegend=len(order) > 1 or (len(order) == 1 and figure.data[0].name != fallback_name)
+    )
     return figure, order
 
 
@@ -114,7 +228,8 @@ def add_threshold_bands(figure: go.Figure, thresholds: tuple[float, float], low_
     critical under the second. Above the thresholds, the critical zone reaches one band-width past its
     threshold: a shape counts in the axis' autorange, so a longer one would squash the data.
     """
-    warning, critical = thresholds
+    factor, label = figure_scale(figure)
+    warning, critical = thresholds[0] / factor, thresholds[1] / factor
     if low_is_bad:
         zones = [(critical, warning, WARNING_COLOUR), (min(0.0, critical), critical, CRITICAL_COLOUR)]
     else:
@@ -126,10 +241,50 @@ def add_threshold_bands(figure: go.Figure, thresholds: tuple[float, float], low_
         figure.add_hline(
             y=value,
             line={"color": colour, "dash": "dash", "width": 1},
-            annotation_text=f"{name} {value:g}",
+            annotation_text=f"{name} {value:g} {label}".rstrip(),
             annotation_position="top left",
             annotation_font={"size": 10, "color": colour},
         )
+
+
+SPARKLINE_COLOURS = {"ok": "#198754", "warning": "#d39e00", "critical": "#dc3545", None: "#6c757d"}
+
+
+def sparkline_figure(
+    x: list[Any], y: list[Any], level: str | None = None, y_range: tuple[float, float] | None = None
+) -> dict[str, Any]:
+    """A tile's small line of recent values: no axes, no margins, no hover, coloured by its level.
+
+    A plain dict, not a ``go.Figure``: tiles refresh for every viewer, and the figure object's
+    validation costs more than the whole tile otherwise.
+    """
+    colour = SPARKLINE_COLOURS.get(level, SPARKLINE_COLOURS[None])
+    yaxis: dict[str, Any] = {"visible": False, "fixedrange": True}
+    if y_range is not None:
+        yaxis["range"] = list(y_range)
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": x,
+                "y": y,
+                "line": {"color": colour, "width": 1.5},
+                # Filled only on a fixed scale (a %): on an autoscaled axis the fill's height means nothing.
+                "fill": "tozeroy" if y_range is not None else "none",
+                "fillcolor": colour + "22",  # the same colour, mostly transparent
+                "hoverinfo": "skip",
+            }
+        ],
+        "layout": {
+            "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+            "xaxis": {"visible": False, "fixedrange": True},
+            "yaxis": yaxis,
+            "showlegend": False,
+            "paper_bgcolor": "rgba(0,0,0,0)",
+            "plot_bgcolor": "rgba(0,0,0,0)",
+        },
+    }
 
 
 def empty_figure(message: str) -> go.Figure:
@@ -145,20 +300,28 @@ FIRING_COLOUR = "rgba(220, 53, 69, 0.15)"
 
 
 def add_rule_thresholds(figure: go.Figure, operator: str, threshold: float, threshold2: float | None) -> None:
-    """Draw an alert rule's threshold line(s); for between/outside, shade the band between them."""
-    for value in (threshold, threshold2):
-        if value is None:
+    """Draw an alert rule's threshold line(s); for between/outside, shade the band between them.
+
+    Thresholds are in the metric's own unit; they are drawn on the figure's human scale."""
+    factor, label = figure_scale(figure)
+    for raw in (threshold, threshold2):
+        if raw is None:
             continue
+        value = raw / factor
         figure.add_hline(
             y=value,
             line={"color": "#dc3545", "dash": "dash", "width": 1.5},
-            annotation_text=f"threshold {value:g}",
+            annotation_text=f"threshold {value:g} {label}".rstrip(),
             annotation_position="top left",
             annotation_font={"size": 10, "color": "#dc3545"},
         )
     if operator in ("between", "outside") and threshold2 is not None:
         figure.add_hrect(
-            y0=threshold, y1=threshold2, fillcolor="rgba(220, 53, 69, 0.06)", line_width=0, layer="below"
+            y0=threshold / factor,
+            y1=threshold2 / factor,
+            fillcolor="rgba(220, 53, 69, 0.06)",
+            line_width=0,
+            layer="below",
         )
 
 

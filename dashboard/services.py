@@ -30,7 +30,9 @@ class Services:
     def install(self, server: flask.Flask) -> None:
         server.extensions[_KEY] = self
         # Target credentials are encrypted with this app's secret key (the one that signs sessions).
-        self.store.config.use_secret_key(key=app_secret_key(self.settings))
+        self.store.config.use_secret_key(
+            key=app_secret_key(self.settings), older=self.settings.secret_key_previous
+        )
 
 
 def services() -> Services:

@@ -19,7 +19,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Engine,
+    Integer,
+    Text,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from storage.engine import write_transaction
 from storage.fetch import numeric_frame
@@ -239,6 +252,35 @@ def install_rules_once(engine: Engine, key: str, rules: Sequence[Mapping[str, An
         return len(fresh)
 
 
+def set_meta_value(engine: Engine, key: str, value: str) -> None:
+    with write_transaction(engine) as conn:
+        if conn.execute(update(alert_meta).where(alert_meta.c.key == key).values(value=value)).rowcount == 0:
+            conn.execute(insert(alert_meta).values(key=key, value=value))
+
+
+def update_default_rules(
+    engine: Engine, changes: Sequence[tuple[str, str, Any, Any]], by: str | None = "system"
+) -> int:
+    """Apply ``(default_key, column, old, new)`` changes to the installed default rules, each only
+    where the column still holds ``old``: a default rule someone edited by hand keeps its value.
+    Returns how many rules changed."""
+    allowed = {"threshold", "for_seconds", "repeat_seconds"}
+    changed = 0
+    now = _naive(utc_now())
+    with write_transaction(engine) as conn:
+        for default_key, column, old, new in changes:
+            if column not in allowed:
+                raise ValueError(f"column: {column!r} is not one of {', '.join(sorted(allowed))}")
+            target = alert_rules.c[column]
+            result = conn.execute(
+                update(alert_rules)
+                .where(alert_rules.c.default_key == default_key, target == old)
+                .values({column: new, "updated_at": now, "updated_by": by})
+            )
+            changed += result.rowcount
+    return changed
+
+
 # --- series and samples for the engine --------------------------------------------------------
 
 
@@ -330,113 +372,196 @@ _STATE_COLUMNS = (
 )
 
 
+_STATE_TIMES = ("started_at", "firing_at", "last_true_at", "last_notified_at", "acknowledged_at")
+
+
 def open_states(engine: Engine) -> dict[tuple[int, str], dict[str, Any]]:
-    """Every open alert keyed by (rule_id, series_key): the engine's memory across restarts."""
+    """Every open alert keyed by (rule_id, series_key): the engine's memory across restarts.
+
+    Read straight from the driver and the times parsed with ``datetime.fromisoformat`` (SQLite
+    keeps them as ISO text; PyMySQL already returns datetimes): SQLAlchemy's per-row result
+    processing was most of this read, which every cycle makes.
+    """
+    names = [column.name for column in _STATE_COLUMNS]
+    sql = f"SELECT {', '.join(names)} FROM alerts WHERE open_key IS NOT NULL"
     with engine.connect() as conn:
-        rows = conn.execute(select(*_STATE_COLUMNS).where(alerts.c.open_key.is_not(None))).mappings().all()
-    found = {}
+        rows = conn.exec_driver_sql(sql).all()
+    found: dict[tuple[int, str], dict[str, Any]] = {}
     for row in rows:
-        entry = dict(row)
-        for key in ("started_at", "firing_at", "last_true_at", "last_notified_at", "acknowledged_at"):
-            entry[key] = _aware(entry[key])
-        found[(int(row["rule_id"]), str(row["series_key"]))] = entry
+        entry = dict(zip(names, row, strict=True))
+        for key in _STATE_TIMES:
+            entry[key] = _utc_time(entry[key])
+        found[(int(entry["rule_id"]), str(entry["series_key"]))] = entry
     return found
 
 
+def _utc_time(raw: Any) -> datetime | None:
+    if raw is None:
+        return None
+    moment = datetime.fromisoformat(raw) if isinstance(raw, str) else raw
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _is_quiet(change: StateChange) -> bool:
+    """A stored open alert whose value (and last-true time) moved, nothing else: the bulk of a cycle."""
+    return (
+        change.alert_id is not None
+        and change.transition is None
+        and not change.notified
+        and change.state in OPEN_STATES
+    )
+
+
 def save_changes(engine: Engine, changes: Sequence[StateChange], now: datetime) -> dict[tuple[int, str], int]:
-    """Store an evaluation's changes in one transaction; returns the alert id of each change."""
-    ids: dict[tuple[int, str], int] = {}
-    history: list[dict[str, Any]] = []
+    """Store an evaluation's changes in one transaction; returns the alert id of each change.
+
+    Three bulk statements, whatever the number of changes: the new values of open alerts (one
+    UPDATE ... CASE per 500), the newly opened alerts (one INSERT ... RETURNING), and the alerts
+    that changed state (one executemany UPDATE); then their history rows in one INSERT.
+    """
     stamp = _naive(now)
-    # Most changes of a cycle are a firing alert's new value: one executemany for all of them.
-    quiet = [
-        c
-        for c in changes
-        if c.alert_id is not None and c.transition is None and not c.notified and c.state in OPEN_STATES
-    ]
-    loud = [
-        c
-        for c in changes
-        if not (c.alert_id is not None and c.transition is None and not c.notified and c.state in OPEN_STATES)
-    ]
+    quiet = [c for c in changes if _is_quiet(c)]
+    loud = [c for c in changes if not _is_quiet(c)]
+    ids = {(c.rule_id, c.series_key): int(c.alert_id) for c in quiet if c.alert_id is not None}
     with write_transaction(engine) as conn:
         for at in range(0, len(quiet), 500):
-            # One UPDATE ... CASE per 500 alerts: PyMySQL runs an executemany UPDATE row by row.
-            chunk = quiet[at : at + 500]
-            conn.execute(
-                update(alerts)
-                .where(alerts.c.id.in_([c.alert_id for c in chunk]))
-                .values(
-                    value=case({c.alert_id: c.value for c in chunk}, value=alerts.c.id, else_=alerts.c.value),
-                    last_true_at=case(
-                        {c.alert_id: _naive(c.last_true_at) for c in chunk if c.last_true_at is not None},
-                        value=alerts.c.id,
-                        else_=alerts.c.last_true_at,
-                    ),
-                    last_eval_at=stamp,
-                )
-            )
-        if quiet:
-            ids.update({(c.rule_id, c.series_key): int(c.alert_id) for c in quiet if c.alert_id is not None})
-        for change in loud:
-            key = (change.rule_id, change.series_key)
-            open_now = change.state in OPEN_STATES
-            values: dict[str, Any] = {
-                "state": change.state,
-                "value": change.value,
-                "firing_at": _naive(change.firing_at),
-                "last_eval_at": stamp,
-                "last_true_at": _naive(change.last_true_at),
-                "last_notified_at": _naive(change.last_notified_at),
-                "open_key": f"{change.rule_id}:{change.series_key}"[:191] if open_now else None,
+            _update_values(conn, quiet[at : at + 500], stamp)
+        opened = [c for c in loud if c.alert_id is None]
+        moved = [c for c in loud if c.alert_id is not None]
+        ids.update(_insert_opened(conn, opened, now, stamp))
+        _update_moved(conn, moved, stamp)
+        ids.update({(c.rule_id, c.series_key): int(c.alert_id) for c in moved if c.alert_id is not None})
+        history = [
+            {
+                "alert_id": ids[(c.rule_id, c.series_key)],
+                "ts": stamp,
+                "from_state": c.transition[0],
+                "to_state": c.transition[1],
+                "value": c.transition[2],
+                "note": c.transition[3],
             }
-            if change.transition is not None and change.transition[1] != change.transition[0]:
-                values["acknowledged_at"] = None  # a new state needs a new acknowledgement
-                values["acknowledged_by"] = None
-                values["ack_comment"] = None
-            if not open_now:
-                values["resolved_at"] = stamp
-            if change.summary is not None:
-                values["summary"] = change.summary
-            if change.notified:
-                values["notifications"] = alerts.c.notifications + 1
-            if change.alert_id is None:
-                values.pop("acknowledged_at", None)
-                values.pop("acknowledged_by", None)
-                values.pop("ack_comment", None)
-                if change.notified:
-                    values["notifications"] = 1
-                result = conn.execute(
-                    insert(alerts).values(
-                        rule_id=change.rule_id,
-                        series_id=change.series_id,
-                        series_key=change.series_key,
-                        host=change.host,
-                        labels=dict(change.labels),
-                        started_at=_naive(change.started_at or now),
-                        **values,
-                    )
-                )
-                alert_id = _new_id(result)
-            else:
-                alert_id = change.alert_id
-                conn.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
-            ids[key] = alert_id
-            if change.transition is not None:
-                from_state, to_state, value, note = change.transition
-                history.append(
-                    {
-                        "alert_id": alert_id,
-                        "ts": stamp,
-                        "from_state": from_state,
-                        "to_state": to_state,
-                        "value": value,
-                        "note": note,
-                    }
-                )
+            for c in loud
+            if c.transition is not None
+        ]
         if history:
             conn.execute(insert(alert_state_history), history)
     return ids
+
+
+def _update_values(conn: Any, chunk: Sequence[StateChange], stamp: datetime | None) -> None:
+    """One ``UPDATE ... SET value = CASE id WHEN ...`` for up to 500 alerts.
+
+    Sent as the driver's own SQL: through SQLAlchemy, ``case()`` costs ~20 us per alert in
+    coercions and even ``text()`` ~50 us per bound parameter to compile, and PyMySQL would run an
+    executemany UPDATE row by row. Ids are ints (inlined); values and times are parameters, times
+    through the column type's own binder (SQLite stores them as strings).
+    """
+    to_db = _time_binder(conn)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    value_params: list[Any] = []
+    true_params: list[Any] = []
+    value_cases: list[str] = []
+    true_cases: list[str] = []
+    for change in chunk:
+        alert_id = int(change.alert_id or 0)
+        value_cases.append(f"WHEN {alert_id} THEN {mark}")
+        value_params.append(change.value)
+        if change.last_true_at is not None:
+            true_cases.append(f"WHEN {alert_id} THEN {mark}")
+            true_params.append(to_db(_naive(change.last_true_at)))
+    id_list = ", ".join(str(int(c.alert_id or 0)) for c in chunk)
+    last_true = f"CASE id {' '.join(true_cases)} ELSE last_true_at END" if true_cases else "last_true_at"
+    conn.exec_driver_sql(
+        f"UPDATE alerts SET value = CASE id {' '.join(value_cases)} ELSE value END, "
+        f"last_true_at = {last_true}, last_eval_at = {mark} WHERE id IN ({id_list})",
+        (*value_params, *true_params, to_db(stamp)),
+    )
+
+
+def _time_binder(conn: Any) -> Any:
+    """How the dialect wants a naive datetime bound (SQLite: its string form; MySQL: as is)."""
+    column_type = alerts.c.last_true_at.type
+    process = column_type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return process or (lambda value: value)
+
+
+def _state_values(change: StateChange, stamp: datetime | None) -> dict[str, Any]:
+    open_now = change.state in OPEN_STATES
+    return {
+        "state": change.state,
+        "value": change.value,
+        "firing_at": _naive(change.firing_at),
+        "last_eval_at": stamp,
+        "last_true_at": _naive(change.last_true_at),
+        "last_notified_at": _naive(change.last_notified_at),
+        "open_key": f"{change.rule_id}:{change.series_key}"[:191] if open_now else None,
+        "resolved_at": None if open_now else stamp,
+    }
+
+
+def _insert_opened(
+    conn: Any, opened: Sequence[StateChange], now: datetime, stamp: datetime | None
+) -> dict[tuple[int, str], int]:
+    """Insert new alerts in one statement; their ids come back in parameter order (RETURNING)."""
+    if not opened:
+        return {}
+    rows = [
+        {
+            **_state_values(c, stamp),
+            "rule_id": c.rule_id,
+            "series_id": c.series_id,
+            "series_key": c.series_key,
+            "host": c.host,
+            "labels": dict(c.labels),
+            "started_at": _naive(c.started_at or now),
+            "summary": c.summary,
+            "notifications": 1 if c.notified else 0,
+        }
+        for c in opened
+    ]
+    if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
+        result = conn.execute(insert(alerts).returning(alerts.c.id, sort_by_parameter_order=True), rows)
+        new_ids = [int(row_id) for row_id in result.scalars()]
+    else:  # a driver without sorted RETURNING: one insert each
+        new_ids = [_new_id(conn.execute(insert(alerts).values(**row))) for row in rows]
+    return {(c.rule_id, c.series_key): i for c, i in zip(opened, new_ids, strict=True)}
+
+
+def _update_moved(conn: Any, moved: Sequence[StateChange], stamp: datetime | None) -> None:
+    """Alerts that changed state (or notified): an executemany UPDATE per kind of change."""
+    clearing: list[dict[str, Any]] = []
+    keeping: list[dict[str, Any]] = []
+    for c in moved:
+        row = {
+            **{f"b_{name}": value for name, value in _state_values(c, stamp).items()},
+            "_id": c.alert_id,
+            "_summary": c.summary,
+            "_sent": 1 if c.notified else 0,
+        }
+        # A new state clears an acknowledgement: it only covers the state it was given in.
+        new_state = c.transition is not None and c.transition[1] != c.transition[0]
+        (clearing if new_state else keeping).append(row)
+    columns = (
+        "state",
+        "value",
+        "firing_at",
+        "last_eval_at",
+        "last_true_at",
+        "last_notified_at",
+        "open_key",
+        "resolved_at",
+    )
+    # Parameters may not share a column's name in an executemany UPDATE: hence the b_ prefix.
+    base: dict[str, Any] = {name: bindparam(f"b_{name}") for name in columns} | {
+        "summary": func.coalesce(bindparam("_summary", type_=Text), alerts.c.summary),
+        "notifications": alerts.c.notifications + bindparam("_sent", type_=Integer),
+    }
+    statement = update(alerts).where(alerts.c.id == bindparam("_id"))
+    if clearing:
+        cleared = {"acknowledged_at": None, "acknowledged_by": None, "ack_comment": None}
+        conn.execute(statement.values(**base, **cleared), clearing)
+    if keeping:
+        conn.execute(statement.values(**base), keeping)
 
 
 def touch_evaluated(engine: Engine, alert_ids: Sequence[int], now: datetime) -> None:
@@ -1102,22 +1227,83 @@ def outbox_frame(engine: Engine, channel_id: int | None = None, limit: int = 200
 
 
 def failing_channels(engine: Engine, since: TimeInput = "24h") -> pd.DataFrame:
-    """Channels whose most recent messages in the window failed for good: name, failed, last_error."""
+    """Enabled channels whose latest messages in the window did not get through.
+
+    A channel fails while its newest messages (newest first, up to its last sent one) failed for
+    good or are waiting for a retry after a failed attempt; one success clears it. Columns: id, name,
+    kind, failed (messages given up), retrying, sent (in the window), last_error, last_error_at,
+    last_ok_at. Empty when every channel delivers.
+    """
     start, _ = resolve_range(since)
-    statement = (
-        select(
-            notification_channels.c.id,
-            notification_channels.c.name,
-            func.sum(case((notification_outbox.c.status == "failed", 1), else_=0)).label("failed"),
-            func.sum(case((notification_outbox.c.status == "sent", 1), else_=0)).label("sent"),
-        )
-        .join(notification_outbox, notification_outbox.c.channel_id == notification_channels.c.id)
-        .where(notification_outbox.c.created_at >= _naive(start))
-        .group_by(notification_channels.c.id, notification_channels.c.name)
-    )
+    columns = [
+        "id",
+        "name",
+        "kind",
+        "failed",
+        "retrying",
+        "sent",
+        "last_error",
+        "last_error_at",
+        "last_ok_at",
+    ]
+    o, d, ch = notification_outbox, notification_deliveries, notification_channels
     with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(statement).all(), columns=["id", "name", "failed", "sent"])
-    return frame[frame["failed"].astype(int) > 0].reset_index(drop=True)
+        messages = conn.execute(
+            select(o.c.channel_id, o.c.status, o.c.attempts)
+            .join(ch, ch.c.id == o.c.channel_id)
+            .where(o.c.created_at >= _naive(start), ch.c.enabled.is_(True))
+            .order_by(o.c.channel_id, o.c.id.desc())
+        ).all()
+        streaks: dict[int, list[int]] = {}  # channel -> [failed, retrying, sent, streak over]
+        for channel_id, status, attempts in messages:
+            counts = streaks.setdefault(int(channel_id), [0, 0, 0, 0])
+            if status == "sent":
+                counts[2] += 1
+                counts[3] = 1
+            elif not counts[3] and status == "failed":
+                counts[0] += 1
+            elif not counts[3] and status == "queued" and int(attempts or 0) > 0:
+                counts[1] += 1
+        failing = [cid for cid, c in streaks.items() if c[0] or c[1]]
+        if not failing:
+            return pd.DataFrame(columns=columns)
+        names = {
+            int(r.id): (r.name, r.kind)
+            for r in conn.execute(select(ch.c.id, ch.c.name, ch.c.kind).where(ch.c.id.in_(failing)))
+        }
+        last_error = {
+            int(r.channel_id): (r.response, r.status_code, r.ts)
+            for r in conn.execute(
+                select(d.c.channel_id, d.c.response, d.c.status_code, d.c.ts)
+                .where(d.c.channel_id.in_(failing), d.c.status == "error")
+                .order_by(d.c.ts, d.c.id)
+            )
+        }
+        last_ok = dict(
+            conn.execute(
+                select(d.c.channel_id, func.max(d.c.ts))
+                .where(d.c.channel_id.in_(failing), d.c.status == "ok")
+                .group_by(d.c.channel_id)
+            ).all()
+        )
+    rows = []
+    for cid in sorted(failing, key=lambda c: names[c][0]):
+        failed, retrying, sent, _ = streaks[cid]
+        response, code, error_at = last_error.get(cid, ("", None, None))
+        error = (f"HTTP {code}: " if code else "") + str(response or "no response")
+        rows.append(
+            [
+                cid,
+                *names[cid],
+                failed,
+                retrying,
+                sent,
+                error[:300],
+                _aware(error_at),
+                _aware(last_ok.get(cid)),
+            ]
+        )
+    return pd.DataFrame(rows, columns=columns)
 
 
 # --- the facade -------------------------------------------------------------------------------
@@ -1202,5 +1388,6 @@ class AlertsSection:
         return read_deliveries(self._engine, channel_id, since, limit)
 
     def failing_channels(self, *, since: TimeInput = "24h") -> pd.DataFrame:
-        """Channels with messages that failed for good in the window (Overview shows them)."""
+        """Enabled channels whose latest messages did not get through (failed or retrying), with the
+        last error; one successful delivery clears a channel (Overview and Alerts show them)."""
         return failing_channels(self._engine, since)

@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
+from storage.cache_rules import StoredRule, get_rule, list_rules
 from storage.engine import write_transaction
 from storage.schema import cache_actions, cache_jobs, cache_stats, redis_slowlog
 from storage.timeparse import TimeInput, resolve_range, utc_now
@@ -480,3 +481,11 @@ class CacheSection:
     def latest_job(self, *, target: str, kinds: Sequence[str]) -> CacheJob | None:
         """The newest job of one of ``kinds`` (e.g. ``["summary"]``) on ``target``."""
         return latest_job(self._engine, target, kinds)
+
+    def rules(self, *, target: str | None = None) -> list[StoredRule]:
+        """The eviction rules edited on the Cache page (all, or one target's), oldest first."""
+        return list_rules(self._engine, target)
+
+    def rule(self, *, rule_id: int) -> StoredRule | None:
+        """One stored eviction rule, or None."""
+        return get_rule(self._engine, rule_id)

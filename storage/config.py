@@ -25,11 +25,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sqlalchemy import Engine, delete, func, select, update
 
 from storage.engine import write_transaction
+from storage.masking import mask_url
 from storage.schema import monitored_targets, system_config, system_config_history
 from storage.secrets import SecretBox, secret_box
 from storage.settings import Settings, get_settings
@@ -46,7 +47,6 @@ __all__ = [
     "HistoryEntry",
     "Target",
     "coerce_value",
-    "mask_secret_url",
 ]
 
 ValueType = Literal["int", "float", "choice"]
@@ -97,7 +97,7 @@ def _d(key: str, type_: ValueType, default: Any, description: str, **extra: Any)
     return ConfigDefinition(key, key.split(".", 1)[0], type_, default, description, **extra)
 
 
-# Defaults are the design's (thresholds as warning/critical pairs) and those of ``Settings``.
+# Defaults: the product's thresholds as warning/critical pairs (docs/engineering-notes.md) and ``Settings``'s.
 DEFINITIONS: dict[str, ConfigDefinition] = {
     d.key: d
     for d in (
@@ -324,21 +324,6 @@ _SCHEMES: dict[str, tuple[str, ...]] = {
     "celery": ("redis", "rediss", "amqp", "amqps", "pyamqp"),
     "http": ("http", "https"),
 }
-_SECRET_QUERY = {"password", "pass", "pwd", "token", "secret", "key", "api_key", "apikey", "access_token"}
-_MASK = "***"
-
-
-def mask_secret_url(url: str) -> str:
-    """``url`` with the password and secret-looking query parameters as ``***`` (paths unchanged)."""
-    if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        userinfo, _, hostport = netloc.rpartition("@")
-        netloc = f"{userinfo.split(':', 1)[0]}:{_MASK}@{hostport}"
-    pairs = [(k, _MASK if k.lower() in _SECRET_QUERY else v) for k, v in parse_qsl(parts.query)]
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(pairs, safe="*"), parts.fragment))
 
 
 def _with_name(kind: str, url: str, name: str) -> str:
@@ -608,7 +593,7 @@ class ConfigSection:
             if kind is not None and k != kind:
                 continue
             for i, url in enumerate(getattr(settings, field_name)):
-                found.append(Target(None, k, _env_name(k, url, i), mask_secret_url(url), True, "environment"))
+                found.append(Target(None, k, _env_name(k, url, i), mask_url(url), True, "environment"))
         t = monitored_targets
         query = select(t).order_by(t.c.kind, t.c.name)
         if kind is not None:
@@ -642,7 +627,7 @@ class ConfigSection:
         """Store a new target (URL encrypted); ``ConfigError`` on the field that is wrong or a taken name."""
         kind, name, url = validate_target(kind, name, url)
         now = _naive(utc_now())
-        shown = mask_secret_url(url)
+        shown = mask_url(url)
         with write_transaction(self._engine) as conn:
             taken = conn.execute(
                 select(monitored_targets.c.id).where(
@@ -687,7 +672,7 @@ class ConfigSection:
             validate_target(kind, new_name, new_url)
         changes: dict[str, Any] = {"name": new_name, "updated_by": by, "updated_at": _naive(utc_now())}
         if new_url is not None:
-            changes |= {"secret": self._secrets().encrypt(new_url), "shown": mask_secret_url(new_url)}
+            changes |= {"secret": self._secrets().encrypt(new_url), "shown": mask_url(new_url)}
         if enabled is not None:
             changes["enabled"] = enabled
         with write_transaction(self._engine) as conn:

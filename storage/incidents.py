@@ -762,7 +762,7 @@ class IncidentsSection:
         severities: Sequence[str] = GROUPED_ALERT_SEVERITIES,
         now: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Put every unlinked alert of the given rule severities (not pending, started in the last
+        """Put every unlinked alert of the given rule severities (that fired, started in the last
         max(window, 1 h)) into an incident: the open incident of its target whose newest linked alert
         started at most ``window_seconds`` before it, else a new one. Returns what was linked:
         ``[{"alert_id", "incident_id", "target", "created"}]``."""
@@ -776,7 +776,10 @@ class IncidentsSection:
                 .join(alert_rules, alert_rules.c.id == alerts.c.rule_id)
                 .where(
                     func.lower(alert_rules.c.severity).in_([s.lower() for s in severities]),
-                    alerts.c.state != "pending",
+                    # Only alerts that fired: a pending alert that cleared before its 'for'
+                    # elapsed is closed as "inactive" and never reached anyone.
+                    alerts.c.firing_at.is_not(None),
+                    alerts.c.state.not_in(("pending", "inactive")),
                     alerts.c.started_at >= lookback,
                     ~exists().where(incident_alerts.c.alert_id == alerts.c.id),
                 )

@@ -17,14 +17,14 @@ import gzip
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, literal, or_, select, update
 
 from storage.engine import write_transaction
 from storage.logs import _LOG_COLUMNS, LogFilter, _filtered, recount
@@ -32,6 +32,7 @@ from storage.schema import log_archives, log_entries
 from storage.timeparse import utc_now
 
 __all__ = [
+    "ArchiveCancelled",
     "ArchiveError",
     "ArchiveResult",
     "create_archive",
@@ -44,8 +45,10 @@ __all__ = [
 
 _FETCH = 20_000
 _INSERT_BATCH = 2_000
-_DELETE_BATCH = 2_000
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+_DELETE_BATCH = 50_000  # ids per DELETE statement
+_DELETE_RUNS = 500  # id ranges per DELETE statement (scattered ids: one range each)
+# Called between batches with the entries done so far; True asks the work to stop (a job's cancel).
+Progress = Callable[[int], bool]
 _ARCHIVE_COLUMNS = [
     "id", "created_at", "from_ts", "to_ts", "path", "entries", "bytes", "sha256", "filters", "status",
     "verified_at", "hot_deleted_at", "created_by",
@@ -54,6 +57,10 @@ _ARCHIVE_COLUMNS = [
 
 class ArchiveError(RuntimeError):
     """An archive cannot be used: missing, corrupted, truncated, or not verified."""
+
+
+class ArchiveCancelled(RuntimeError):
+    """The work was cancelled between two batches; nothing of it was kept."""
 
 
 @dataclass(frozen=True)
@@ -82,24 +89,19 @@ class _HashingWriter:
         self.raw.flush()
 
 
-def _line(row: tuple[Any, ...]) -> str:
-    """One entry as a JSON object; ``context`` is already JSON text in the store, so it goes in as is.
+def _json_line(dialect: str) -> Any:
+    """One entry as a JSON object, built by the database itself.
 
-    One C-level encode per row (of the plain fields) and a string join: the archive is written at
-    >= 100,000 lines/s, where a JSON call per field would cost more than reading the rows.
+    Per-row Python work is what limited the archive (PyMySQL parsing eleven columns per row, then a
+    JSON encode): one JSON text column per row measured 25k -> 220k lines/s on MariaDB and
+    72k -> 370k lines/s on SQLite here. ``context`` is JSON already, so it is embedded as JSON.
     """
-    entry_id, ts, host, source, level, channel, message, context, request_id, inode, offset = row
-    if isinstance(context, dict | list):
-        context_text = _ENCODE(context)
-    elif context is None:
-        context_text = "null"
-    else:
-        context_text = context.decode() if isinstance(context, bytes) else str(context)
-    plain = _ENCODE(
-        {"id": entry_id, "ts": ts, "host": host, "source": source, "level": level, "channel": channel,
-         "message": message, "request_id": request_id, "file_inode": inode, "file_offset": offset}
-    )  # fmt: skip
-    return f'{plain[:-1]},"context":{context_text}}}\n'
+    table = log_entries
+    context = func.json(table.c.context) if dialect == "sqlite" else func.json_extract(table.c.context, "$")
+    pairs: list[Any] = []
+    for name in _LOG_COLUMNS:
+        pairs += [literal(name), context if name == "context" else table.c[name]]
+    return func.json_object(*pairs)
 
 
 def _driver_rows(conn: Any, statement: Any, size: int) -> Iterator[list[tuple[Any, ...]]]:
@@ -130,16 +132,17 @@ def create_archive(
     *,
     created_by: str | None = None,
     filters: dict[str, Any] | None = None,
+    progress: Progress | None = None,
 ) -> ArchiveResult | None:
     """Write the entries ``where`` selects to a new archive file; None when nothing matches.
 
-    Rows stay in the hot table (``delete_hot_rows`` removes them after a verify).
+    Rows stay in the hot table (``delete_hot_rows`` removes them after a verify). ``progress``
+    returning True discards the partial file and raises ArchiveCancelled.
     """
     directory.mkdir(parents=True, exist_ok=True)
     stamp = utc_now().strftime("%Y%m%dT%H%M%S%f")
     final = directory / f"logs-{stamp}.jsonl.gz"
     partial = directory / f".{final.name}.partial"
-    columns = [log_entries.c[name] for name in _LOG_COLUMNS]
     count, first, last = 0, None, None
     try:
         with open(partial, "wb") as raw:
@@ -147,12 +150,19 @@ def create_archive(
             # Level 1: the archive is written at >= 100k lines/s; higher levels save little on logs.
             zipped = gzip.GzipFile(fileobj=hashing, mode="wb", compresslevel=1, mtime=0)
             with zipped as out, engine.connect() as conn:
-                statement = _filtered(conn, where, columns).order_by(log_entries.c.id)
+                columns = [log_entries.c.ts, _json_line(conn.dialect.name)]
+                # No ORDER BY: the rows come in the order of the index that selects them (time for
+                # a range), without a sort of the whole range first; restore and delete need ids only.
+                statement = _filtered(conn, where, columns)
                 for chunk in _driver_rows(conn, statement, _FETCH):
-                    out.write("".join([_line(row) for row in chunk]).encode("utf-8", "replace"))
+                    if progress is not None and progress(count):
+                        raise ArchiveCancelled(count)
+                    lines = [line for _, line in chunk]
+                    lines.append("")  # the last line ends with a newline too
+                    out.write("\n".join(lines).encode("utf-8", "replace"))
                     count += len(chunk)
-                    low = min(row[1] for row in chunk)
-                    high = max(row[1] for row in chunk)
+                    stamps = [ts for ts, _ in chunk]
+                    low, high = min(stamps), max(stamps)
                     first = low if first is None else min(first, low)
                     last = high if last is None else max(last, high)
             raw.flush()
@@ -255,16 +265,17 @@ def _set(engine: Engine, archive_id: int, **values: Any) -> None:
         conn.execute(update(log_archives).where(log_archives.c.id == archive_id).values(**values))
 
 
-def restore_archive(engine: Engine, archive_id: int) -> int:
+def restore_archive(engine: Engine, archive_id: int, progress: Progress | None = None) -> int:
     """Put an archive's entries back into the hot table; returns how many were missing and inserted.
 
     Refuses (ArchiveError) unless the file verifies. Entries still present are left as they are.
+    One transaction: a cancel (``progress`` returning True) or a failure restores nothing.
     """
     ok, reason = verify_archive(engine, archive_id)
     if not ok:
         raise ArchiveError(reason)
     row = archive_row(engine, archive_id)
-    inserted = 0
+    inserted, read = 0, 0
     batch: list[dict[str, Any]] = []
     with write_transaction(engine) as conn:
         ignore = "OR IGNORE" if conn.dialect.name == "sqlite" else "IGNORE"
@@ -273,7 +284,10 @@ def restore_archive(engine: Engine, archive_id: int) -> int:
             batch.append({name: item.get(name) for name in _LOG_COLUMNS})
             if len(batch) >= _INSERT_BATCH:
                 inserted += conn.execute(statement, batch).rowcount
+                read += len(batch)
                 batch = []
+                if progress is not None and progress(read):
+                    raise ArchiveCancelled(read)
         if batch:
             inserted += conn.execute(statement, batch).rowcount
         recount(conn, int(row["from_ts"]), int(row["to_ts"]))
@@ -281,22 +295,39 @@ def restore_archive(engine: Engine, archive_id: int) -> int:
     return max(0, inserted)
 
 
-def delete_hot_rows(engine: Engine, archive_id: int) -> int:
-    """Delete from the hot table the entries an archive holds, after verifying it; returns how many."""
+def _id_runs(ids: list[int]) -> list[tuple[int, int]]:
+    """Sorted ids as (first, last) runs of consecutive values: a whole-range archive is one run."""
+    runs: list[tuple[int, int]] = []
+    for value in sorted(ids):
+        if runs and value == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], value)
+        else:
+            runs.append((value, value))
+    return runs
+
+
+def delete_hot_rows(engine: Engine, archive_id: int, progress: Progress | None = None) -> int:
+    """Delete from the hot table the entries an archive holds, after verifying it; returns how many.
+
+    Only the ids read back from the verified file go, deleted by runs of consecutive ids (one
+    ``BETWEEN`` per run instead of an ``IN`` list per 2,000 ids). One transaction: a cancel
+    (``progress`` returning True) or a failure deletes nothing.
+    """
     ok, reason = verify_archive(engine, archive_id)
     if not ok:
         raise ArchiveError(f"not deleting anything: {reason}")
     row = archive_row(engine, archive_id)
-    deleted = 0
-    ids: list[int] = []
+    runs = _id_runs([int(item["id"]) for item in _read_entries(Path(row["path"]))])
+    deleted, done = 0, 0
     with write_transaction(engine) as conn:
-        for item in _read_entries(Path(row["path"])):
-            ids.append(int(item["id"]))
-            if len(ids) >= _DELETE_BATCH:
-                deleted += conn.execute(delete(log_entries).where(log_entries.c.id.in_(ids))).rowcount
-                ids = []
-        if ids:
-            deleted += conn.execute(delete(log_entries).where(log_entries.c.id.in_(ids))).rowcount
+        pieces = list(_bounded(runs, _DELETE_BATCH))
+        for start in range(0, len(pieces), _DELETE_RUNS):
+            part = pieces[start : start + _DELETE_RUNS]
+            ranges = [log_entries.c.id.between(low, high) for low, high in part]
+            deleted += conn.execute(delete(log_entries).where(or_(*ranges))).rowcount
+            done += sum(high - low + 1 for low, high in part)
+            if progress is not None and progress(done):
+                raise ArchiveCancelled(done)
         recount(conn, int(row["from_ts"]), int(row["to_ts"]))
         conn.execute(
             update(log_archives)
@@ -304,6 +335,14 @@ def delete_hot_rows(engine: Engine, archive_id: int) -> int:
             .values(hot_deleted_at=utc_now().replace(tzinfo=None))
         )
     return deleted
+
+
+def _bounded(runs: list[tuple[int, int]], size: int) -> Iterator[tuple[int, int]]:
+    """The runs cut so none spans more than ``size`` ids (bounded statements, regular progress)."""
+    for low, high in runs:
+        while low <= high:
+            yield low, min(high, low + size - 1)
+            low += size
 
 
 def delete_archive_file(engine: Engine, archive_id: int) -> None:

@@ -10,10 +10,10 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, func, select
 
 from storage.fetch import MYSQL_BYTES_PER_ROW, MYSQL_MAX_RESULT_BYTES, numeric_frame
-from storage.rollups import TIERS, watermarks
+from storage.rollups import PARTIAL_COLUMNS, TIERS, partials_sql, watermarks
 from storage.schema import samples, series
 from storage.timeparse import to_millis
 
@@ -89,28 +89,55 @@ def _chunks(ids: Sequence[int]) -> list[list[int]]:
     return [list(ids[i : i + _IN_CHUNK]) for i in range(0, len(ids), _IN_CHUNK)]
 
 
-def _range_filter(query: Select, ids: list[int], start_ms: int, end_ms: int) -> Select:
-    return query.where(samples.c.series_id.in_(ids), samples.c.ts >= start_ms, samples.c.ts < end_ms)
+_RAW_PAGE_ROWS = MYSQL_MAX_RESULT_BYTES // MYSQL_BYTES_PER_ROW
 
 
 def raw_samples(conn: Connection, series_ids: Sequence[int], start_ms: int, end_ms: int) -> pd.DataFrame:
-    """Raw (series_id, ts ms, value) rows in the range, ordered by series then time."""
+    """Raw (series_id, ts ms, value) rows in the range, ordered by series then time.
+
+    Keyset pages over the (series_id, ts) primary key, each one index range scan that arrives as
+    typed columns (``numeric_frame``), so no Python object is made per sample.
+    """
+    names, dtypes = ["series_id", "ts", "value"], ["int64", "int64", "float64"]
     parts = []
-    for ids in _chunks(series_ids):
-        query = _range_filter(
-            select(samples.c.series_id, samples.c.ts, samples.c.value), ids, start_ms, end_ms
-        )
-        parts.append(
-            pd.DataFrame(
-                conn.execute(query.order_by(samples.c.series_id, samples.c.ts)).all(),
-                columns=["series_id", "ts", "value"],
+    for sid in series_ids:
+        cursor = start_ms
+        while cursor < end_ms:
+            page = numeric_frame(
+                conn,
+                "SELECT series_id AS series_id, ts AS ts, value AS value FROM samples "
+                "WHERE series_id = :sid AND ts >= :lo AND ts < :hi ORDER BY ts LIMIT :rows",
+                {"sid": int(sid), "lo": cursor, "hi": end_ms, "rows": _RAW_PAGE_ROWS},
+                names,
+                dtypes,
+                order_by=("ts",),
             )
-        )
-    frame = (
-        pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["series_id", "ts", "value"])
-    )
+            parts.append(page)
+            if len(page) < _RAW_PAGE_ROWS:
+                break
+            cursor = int(page["ts"].iloc[-1]) + 1
+    if not parts:
+        return pd.DataFrame({name: np.array([], dtype=d) for name, d in zip(names, dtypes, strict=True)})
     # Typed even when empty: an object column breaks the pandas quantiles in _pandas_buckets.
-    return frame.astype({"series_id": "int64", "ts": "int64", "value": "float64"})
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def partial_columns(aggs: Sequence[str]) -> tuple[str, ...]:
+    """The per-bucket partials (PARTIAL_COLUMNS order) needed to answer ``aggs``: no column is read for nothing."""
+    need: set[str] = set()
+    for name in aggs:
+        need.update(_NEEDS.get(name, ()))
+    return tuple(name for name in PARTIAL_COLUMNS if name in need)
+
+
+_NEEDS = {
+    "mean": ("count", "sum"),
+    "sum": ("sum",),
+    "count": ("count",),
+    "min": ("min",),
+    "max": ("max",),
+    "last": ("last_ts", "last"),  # last_ts orders the partials of a bucket split between sources
+}
 
 
 def bucketed(
@@ -122,8 +149,9 @@ def bucketed(
     sources for the rest (see ``plan_segments``); ``frame.attrs["tiers"]`` names what was read.
     """
     segments = plan_segments(start_ms, end_ms, step_ms, watermarks(conn))
-    parts = [_partials(conn, segment, series_ids, step_ms, need_last="last" in aggs) for segment in segments]
-    partials = _merge_partials(parts)
+    columns = partial_columns(aggs)
+    parts = [_partials(conn, segment, series_ids, step_ms, columns) for segment in segments]
+    partials = _merge_partials(parts, columns)
     frame = _finish(partials, [name for name in aggs if name in PARTIAL_AGGREGATES])
     pandas_aggs = [name for name in aggs if name in SAMPLE_AGGREGATES]
     if pandas_aggs:
@@ -162,96 +190,65 @@ def plan_segments(start_ms: int, end_ms: int, step_ms: int, marks: Mapping[str, 
     return segments
 
 
-_PARTIAL_COLUMNS = ["series_id", "bucket", "count", "sum", "min", "max", "last_ts", "last"]
-_G_COLUMNS = (
-    "g.series_id AS series_id, g.bucket AS bucket, g.n AS count, g.total AS sum, g.low AS min, "
-    "g.high AS max, g.last_ts AS last_ts"
-)
+_DTYPES = {"series_id": "int64", "bucket": "int64", "count": "int64", "last_ts": "int64"}
 
 
-def _partials_sql(segment: Segment, ids: Sequence[int], step_ms: int, need_last: bool) -> str:
-    tier = next((tier for tier in TIERS if tier.name == segment.source), None)
-    id_list = ",".join(str(int(i)) for i in ids)
-    if tier is None:
-        table, ts, value_columns = (
-            "samples",
-            "ts",
-            "COUNT(*) AS n, SUM(value) AS total, MIN(value) AS low, MAX(value) AS high, MAX(ts) AS last_ts",
-        )
-        last_join, last_value = "s.ts = g.last_ts", "s.value"
-    else:
-        table, ts = tier.table.name, "bucket"
-        value_columns = (
-            "SUM(count) AS n, SUM(sum) AS total, MIN(min) AS low, MAX(max) AS high, MAX(last_ts) AS last_ts"
-        )
-        last_join, last_value = f"s.bucket = g.last_ts - g.last_ts % {tier.step_ms}", "s.last"
-    grouped = (
-        f"SELECT series_id, {ts} - {ts} % {int(step_ms)} AS bucket, {value_columns} "
-        f"FROM {table} WHERE series_id IN ({id_list}) AND {ts} >= :lo AND {ts} < :hi "
-        f"GROUP BY series_id, {ts} - {ts} % {int(step_ms)}"
-    )
-    if not need_last:
-        return f"SELECT {_G_COLUMNS}, NULL AS last FROM ({grouped}) g"
-    return f"SELECT {_G_COLUMNS}, {last_value} AS last FROM ({grouped}) g JOIN {table} s ON s.series_id = g.series_id AND {last_join}"
+def _dtypes(columns: Sequence[str]) -> list[str]:
+    return [_DTYPES.get(name, "float64") for name in columns]
 
 
 def _partials(
-    conn: Connection, segment: Segment, series_ids: Sequence[int], step_ms: int, need_last: bool
+    conn: Connection, segment: Segment, series_ids: Sequence[int], step_ms: int, columns: Sequence[str]
 ) -> pd.DataFrame:
+    source = next((tier for tier in TIERS if tier.name == segment.source), None)
     buckets = (segment.end_ms - segment.start_ms) // step_ms + 2
     per_query = max(1, min(_IN_CHUNK, MYSQL_MAX_RESULT_BYTES // MYSQL_BYTES_PER_ROW // buckets))
+    names = ["series_id", "bucket", *columns]
     parts = [
         numeric_frame(
             conn,
-            _partials_sql(segment, series_ids[i : i + per_query], step_ms, need_last),
+            partials_sql(conn.dialect.name, source, step_ms, series_ids[i : i + per_query], columns),
             {"lo": segment.start_ms, "hi": segment.end_ms},
-            _PARTIAL_COLUMNS,
-            _PARTIAL_DTYPES,
+            names,
+            _dtypes(names),
         )
         for i in range(0, len(series_ids), per_query)
     ]
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
-_PARTIAL_DTYPES = ("int64", "int64", "int64", "float64", "float64", "float64", "int64", "float64")
+_REDUCERS = {"count": np.add, "sum": np.add, "min": np.minimum, "max": np.maximum}
 
 
-def _merge_partials(parts: list[pd.DataFrame]) -> pd.DataFrame:
+def _merge_partials(parts: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
     """One row per (series, bucket), ordered; a bucket split across two segments is combined.
 
-    Works on numpy arrays: rows sorted by (series, bucket, last_ts), so each bucket's rows are
-    adjacent and its newest partial comes last.
+    Works on numpy arrays: rows sorted by (series, bucket[, last_ts]), so each bucket's rows are
+    adjacent and, when "last" is asked for, its newest partial comes last.
     """
+    names = ["series_id", "bucket", *columns]
     if not parts:  # an empty range
         return pd.DataFrame(
-            {
-                name: np.array([], dtype=dtype)
-                for name, dtype in zip(_PARTIAL_COLUMNS, _PARTIAL_DTYPES, strict=True)
-            }
+            {name: np.array([], dtype=dtype) for name, dtype in zip(names, _dtypes(names), strict=True)}
         )
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     if frame.empty:
         return frame
-    columns = {name: frame[name].to_numpy() for name in _PARTIAL_COLUMNS}
-    order = np.lexsort((columns["last_ts"], columns["bucket"], columns["series_id"]))
-    columns = {name: values[order] for name, values in columns.items()}
-    sid, bucket = columns["series_id"], columns["bucket"]
+    data = {name: frame[name].to_numpy() for name in names}
+    keys = (data["last_ts"],) if "last_ts" in data else ()
+    order = np.lexsort((*keys, data["bucket"], data["series_id"]))
+    if not (order[1:] > order[:-1]).all():  # already in order: the usual single-source read
+        data = {name: values[order] for name, values in data.items()}
+    sid, bucket = data["series_id"], data["bucket"]
     starts = np.flatnonzero(np.r_[True, (sid[1:] != sid[:-1]) | (bucket[1:] != bucket[:-1])])
     if len(starts) == len(sid):
-        return pd.DataFrame(columns)
+        return pd.DataFrame(data)
     ends = np.r_[starts[1:], len(sid)] - 1
-    return pd.DataFrame(
-        {
-            "series_id": sid[starts],
-            "bucket": bucket[starts],
-            "count": np.add.reduceat(columns["count"], starts),
-            "sum": np.add.reduceat(columns["sum"], starts),
-            "min": np.minimum.reduceat(columns["min"], starts),
-            "max": np.maximum.reduceat(columns["max"], starts),
-            "last_ts": columns["last_ts"][ends],
-            "last": columns["last"][ends],
-        }
-    )
+    merged = {"series_id": sid[starts], "bucket": bucket[starts]}
+    for name in columns:
+        reducer = _REDUCERS.get(name)
+        merged[name] = reducer.reduceat(data[name], starts) if reducer is not None else data[name][ends]
+    return pd.DataFrame(merged)
 
 
 def _finish(partials: pd.DataFrame, aggs: Sequence[str]) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, Table, select, text
 
 from storage.engine import write_transaction
 from storage.rollups import watermarks
-from storage.schema import rollup_1h, rollup_1m, samples, series
+from storage.schema import rollup_1h, rollup_1m, rollup_5m, samples, series
 from storage.settings import Settings
 from storage.timeparse import utc_now
 
@@ -33,6 +33,8 @@ def policies(settings: Settings) -> list[TierPolicy]:
     return [
         TierPolicy("raw", samples, "ts", settings.retention_raw_days, 1),
         TierPolicy("1m", rollup_1m, "bucket", settings.retention_1m_days, 60_000),
+        # The 5-minute tier is kept as long as the minute tier it is built from.
+        TierPolicy("5m", rollup_5m, "bucket", settings.retention_1m_days, 300_000),
         TierPolicy("1h", rollup_1h, "bucket", settings.retention_1h_days, 3_600_000),
     ]
 

@@ -95,6 +95,8 @@ def _rollup_table(name: str) -> Table:
 
 
 rollup_1m = _rollup_table("rollup_1m")
+# Between the two, so a week at 5-15 minutes reads a fifth of the minute rows (migration 0011).
+rollup_5m = _rollup_table("rollup_5m")
 rollup_1h = _rollup_table("rollup_1h")
 
 # Where each rollup job got to, per tier: incremental maintenance resumes from here.
@@ -215,6 +217,29 @@ cache_jobs = Table(
     Index(None, "target", "created_at"),
 )
 
+# Eviction rules edited on the Cache page (off until enabled): when ``target``'s memory passes
+# ``above_percent`` of maxmemory, remove keys matching ``pattern``, least recently used first, down to
+# ``down_to_percent``. ``last_result`` is the newest scheduled run's report.
+cache_eviction_rules = Table(
+    "cache_eviction_rules",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("target", String(191), nullable=False),
+    Column("db", Integer, nullable=False, default=0),
+    Column("pattern", String(512), nullable=False),
+    Column("above_percent", Value, nullable=False),
+    Column("down_to_percent", Value, nullable=False),
+    Column("max_keys", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False, default=False),
+    Column("created_by", String(64), nullable=True),
+    Column("updated_by", String(64), nullable=True),
+    Column("created_at", UtcTime, nullable=False),
+    Column("updated_at", UtcTime, nullable=False),
+    Column("last_run_at", UtcTime, nullable=True),
+    Column("last_result", Json, nullable=True),
+    Index(None, "target"),
+)
+
 redis_slowlog = Table(
     "redis_slowlog",
     metadata,
@@ -269,6 +294,26 @@ log_archives = Table(
     Column("verified_at", UtcTime, nullable=True),
     Column("hot_deleted_at", UtcTime, nullable=True),  # when its rows left the hot table
     Column("created_by", String(191), nullable=True),
+)
+
+# Background archive, restore and hot-row delete jobs of the Logs page: the row is the job's whole
+# state (progress, cancel flag, outcome), so the web process and a Celery worker share it.
+log_jobs = Table(
+    "log_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),  # archive|restore|delete_hot
+    Column("status", String(16), nullable=False),  # queued|running|done|cancelled|failed
+    Column("username", String(64), nullable=True),
+    Column("archive_id", BigInteger, nullable=True),  # the archive restored/thinned, or written
+    Column("created_at", UtcTime, nullable=False),
+    Column("updated_at", UtcTime, nullable=False),
+    Column("params", Json, nullable=True),
+    Column("progress", Json, nullable=True),
+    Column("result", Json, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Index(None, "created_at"),
 )
 
 # Entries per 10-minute bucket, host, source and level, kept in step by the write path, archive
@@ -578,6 +623,10 @@ users = Table(
     Column("active", Boolean, nullable=False, server_default="1"),
     Column("created_at", UtcTime, nullable=False),
     Column("last_login_at", UtcTime, nullable=True),
+    # Added in migration 0010: raised on every password, role or enabled change; a session carries the
+    # epoch it was made at, so an older one is refused on its next request.
+    Column("session_epoch", Integer, nullable=False, server_default="0"),
+    Column("password_changed_at", UtcTime, nullable=True),
 )
 
 audit_log = Table(

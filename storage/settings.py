@@ -6,6 +6,7 @@ dashboard may all import it, and a notebook gets it with ``import storage`` and 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from storage.masking import mask_urls_in_text
 
 __all__ = ["CacheEvictionRule", "Settings", "SettingsError", "get_settings", "load_settings"]
 
@@ -112,6 +115,10 @@ class Settings(BaseSettings):
     queue_backlog_warn: int = Field(
         default=1000, ge=0, description="Queued tasks before the queue check warns"
     )
+    celery_queues: CsvList = Field(
+        default_factory=list,
+        description="Queue names of the watched Celery apps, read from the broker even with no worker up",
+    )
     rollup_interval_seconds: float = Field(default=60.0, gt=0, le=3600, description="Rollup maintenance")
     retention_interval_seconds: float = Field(default=3600.0, gt=0, description="Retention enforcement")
     retention_raw_days: int = Field(default=14, ge=1, description="Raw samples kept this long")
@@ -130,6 +137,33 @@ class Settings(BaseSettings):
         default=None, description="Base URL notifications link back to; default http://bind_host:bind_port"
     )
     secret_key: str | None = Field(default=None, min_length=16, description="Signs session cookies")
+    secret_key_previous: CsvList = Field(
+        default_factory=list, description="Older secret keys, still accepted for decrypting (key rotation)"
+    )
+    # Security of the web tier (dashboard/security.py, dashboard/limits.py).
+    health_allow: CsvList = Field(
+        default_factory=list, description="CIDR networks allowed to read /api/health*; empty means anyone"
+    )
+    health_rate_limit: str = Field(default="120/minute", description="Health probes per client address")
+    api_token_rate_limit: str = Field(default="600/minute", description="API requests per bearer token")
+    rate_limit_storage_url: str | None = Field(
+        default=None, description="Rate-limit counters (redis://...); default: a redis broker, else memory"
+    )
+    # Login and sessions (dashboard/auth.py); the absolute session lifetime is the stored
+    # configuration's security.session_timeout_minutes.
+    login_rate_limit_user: str = Field(
+        default="5/minute;10/15 minutes;20/hour;50/day", description="Failed logins allowed per username"
+    )
+    login_rate_limit_address: str = Field(
+        default="20/minute;60/hour;200/day", description="Failed logins allowed per client address"
+    )
+    session_idle_minutes: int = Field(
+        default=60, ge=1, le=43_200, description="A session idle this long ends"
+    )
+    trusted_proxies: CsvList = Field(
+        default_factory=list,
+        description="Reverse proxies (addresses or CIDR networks) whose X-Forwarded-* headers are believed",
+    )
     bind_host: str = "127.0.0.1"
     bind_port: int = Field(default=8050, ge=1, le=65535)
     embedded_scheduler: bool = Field(default=True, description="Run collection inside the web process")
@@ -147,7 +181,16 @@ class Settings(BaseSettings):
     )
 
     _split_lists = field_validator(
-        "mysql_urls", "redis_urls", "celery_broker_urls", "log_paths", "http_checks", mode="before"
+        "mysql_urls",
+        "redis_urls",
+        "celery_broker_urls",
+        "celery_queues",
+        "log_paths",
+        "http_checks",
+        "secret_key_previous",
+        "health_allow",
+        "trusted_proxies",
+        mode="before",
     )(_split_csv)
 
     @field_validator("mysql_urls", "redis_urls", "celery_broker_urls", "http_checks")
@@ -161,6 +204,28 @@ class Settings(BaseSettings):
             if parts.scheme not in schemes or not (parts.hostname or parts.path):
                 raise ValueError(f"{_masked(url)!r} is not a URL of this kind; expected e.g. {example}")
         return urls
+
+    @field_validator("health_allow", "trusted_proxies")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        """Each entry is a network (``10.0.0.0/8``) or one address; a typo stops start-up, never opens up."""
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{network!r} is not a network; expected e.g. 10.0.0.0/8,127.0.0.1/32"
+                ) from None
+        return networks
+
+    @field_validator(
+        "health_rate_limit", "api_token_rate_limit", "login_rate_limit_user", "login_rate_limit_address"
+    )
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        if not _RATE.fullmatch(value.strip()):
+            raise ValueError(f"{value!r} is not a rate; expected e.g. 120/minute or 10 per second")
+        return value.strip()
 
     @field_validator("database_url")
     @classmethod
@@ -202,12 +267,11 @@ _URL_KINDS = {
     ),
     "http_checks": ({"http", "https"}, "https://app.example.com/health"),
 }
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
-
-
-def _masked(text: str) -> str:
-    """``scheme://user:secret@host`` -> ``scheme://user:***@host``: configuration errors never echo passwords."""
-    return _PASSWORD_IN_URL.sub(r"\1***@", text)
+# The rate syntax of the ``limits`` library (what Flask-Limiter accepts): "120/minute", "10 per 2 seconds"; ";"-joined.
+_ONE_RATE = r"\d+\s*(?:/|per)\s*(?:\d+\s*)?(?:second|minute|hour|day|month|year)s?"
+_RATE = re.compile(rf"{_ONE_RATE}(?:\s*[;,]\s*{_ONE_RATE})*")
+# Configuration errors never echo passwords.
+_masked = mask_urls_in_text
 
 
 STALE_INTERVALS = 3

@@ -19,15 +19,19 @@ from storage.export import ExportResult, export_metrics
 from storage.incidents import IncidentsSection
 from storage.logs import LogsSection
 from storage.migrate import upgrade
+from storage.rollups import RollupReport, refresh_rollups
 from storage.series import SeriesRegistry
 from storage.settings import get_settings
-from storage.timeparse import TimeInput, parse_duration, resolve_range, to_millis, utc_now
+from storage.timeparse import TimeInput, parse_duration, parse_time, resolve_range, to_millis, utc_now
 from storage.writes import write_frame
 
-__all__ = ["DEFAULT_MAX_POINTS", "Store", "connect"]
+__all__ = ["DEFAULT_MAX_POINTS", "DEFAULT_MAX_TOTAL_POINTS", "Store", "connect"]
 
 # A chart gets at most this many points per series when the step is chosen for it.
 DEFAULT_MAX_POINTS = 1_500
+# ... and at most this many in all: 200 series over 7 days get hourly points (33,600), not 200 x
+# 1,500 that no chart can show and that would be read from the minute tier.
+DEFAULT_MAX_TOTAL_POINTS = 50_000
 
 
 class Store:
@@ -100,23 +104,24 @@ class Store:
         host: str | None = None,
         labels: Mapping[str, object] | None = None,
         max_points: int = DEFAULT_MAX_POINTS,
+        max_total_points: int = DEFAULT_MAX_TOTAL_POINTS,
     ) -> pd.DataFrame:
         """Samples of one metric, bucketed, as a tidy frame.
 
         ``since``/``until`` take durations ago (``"7d"``), ISO 8601 strings or datetimes.
-        ``every`` is the bucket size (``"5min"``); when omitted, the smallest step that keeps each
-        series under ``max_points`` buckets. ``agg`` names one or more of mean, min, max, sum,
-        count, last, first, median, p50, p90, p95, p99; each becomes a column.
-        Returns columns ts (UTC), metric, host, labels, series_id and one per aggregate.
+        ``every`` is the bucket size (``"5min"``); when omitted, the smallest round step that keeps
+        each series under ``max_points`` buckets and the whole answer under ``max_total_points``
+        (so many series get a coarser step, read from a coarser rollup tier). ``agg`` names one or
+        more of mean, min, max, sum, count, last, first, median, p50, p90, p95, p99; each becomes
+        a column. Returns columns ts (UTC), metric, host, labels, series_id and one per aggregate.
         """
         aggs = reads.validate_aggregates(agg)
+        for value, label in ((max_points, "max_points"), (max_total_points, "max_total_points")):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{label}: must be a whole number of at least 1, got {value!r}")
         start, end = resolve_range(since, until)
-        step_ms = (
-            int(parse_duration(every, name="every").total_seconds() * 1000)
-            if every is not None
-            else reads.choose_step_ms(start, end, max_points)
-        )
-        if step_ms < 1:
+        step_ms = int(parse_duration(every, name="every").total_seconds() * 1000) if every is not None else 0
+        if every is not None and step_ms < 1:
             raise ValueError("every: must be at least 1 ms")
         with self.engine.connect() as conn:
             found = reads.find_series(conn, metric=name, host=host, labels=labels)
@@ -125,6 +130,9 @@ class Store:
                 if (host is None and not labels) or not reads.metric_exists(conn, name):
                     raise reads.unknown_metric_error(conn, name)
                 return _empty_frame(aggs)
+            if not step_ms:
+                per_series = min(max_points, max(1, max_total_points // len(found)))
+                step_ms = reads.choose_step_ms(start, end, per_series)
             data = reads.bucketed(conn, found["id"].tolist(), to_millis(start), to_millis(end), step_ms, aggs)
         result = _tidy(data.rename(columns={"bucket": "ts"}), found, aggs)
         result.attrs["tiers"] = data.attrs.get("tiers", ["raw"])  # which tiers answered: raw, 1m, 1h
@@ -139,6 +147,18 @@ class Store:
                 return _empty_frame(("value",))
             data = reads.latest_values(conn, found["id"].tolist(), not_before)
         return _tidy(data, found, ("value",))
+
+    def refresh_rollups(self, *, until: TimeInput = None) -> RollupReport:
+        """Bring the rollup tiers up to date now, so reads over history just written are fast.
+
+        Without it, new history is rolled up by the app's maintenance job (every minute); a
+        notebook that backfilled with ``write`` and has no app running calls this once. Buckets
+        complete before ``until`` (default: now) are built, late samples' buckets recomputed.
+        Idempotent; returns the buckets written per tier, the dirty series fixed and each tier's
+        watermark (epoch ms).
+        """
+        until_ms = to_millis(parse_time(until, name="until", now=utc_now())) if until is not None else None
+        return refresh_rollups(self.engine, now_ms=until_ms)
 
     # -- analytics (the maths is in storage.analytics; these fetch the data for it) -------------
 

@@ -10,7 +10,7 @@ measures it against the bare drivers):
   insert time, on InnoDB it fills pages densely;
 * SQLite: multi-row ``INSERT OR IGNORE ... VALUES (?,?,?),(?,?,?),...`` through the driver's own
   ``executemany`` (one VDBE run per few hundred rows instead of per row; SQLAlchemy Core's generic
-  insert costs ~4x, see PITFALLS.md);
+  insert costs ~4x, see docs/engineering-notes.md);
 * MySQL/MariaDB (PyMySQL, mysqlclient): the multi-row ``INSERT IGNORE`` text is built by Arrow
   compute kernels instead of PyMySQL's per-value escaping, which costs more than the server's work.
   Only integers and finite floats go into it (floats in shortest round-trip form plus an exponent,

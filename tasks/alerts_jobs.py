@@ -14,7 +14,7 @@ from storage import Settings, Store
 from storage.health import latest_health
 from storage.timeparse import utc_now
 from tasks import spool
-from tasks.alerting.defaults import HEALTH_METRIC, install_default_rules
+from tasks.alerting.defaults import HEALTH_METRIC, install_default_rules, sync_default_rules
 from tasks.alerting.delivery import deliver_due
 from tasks.alerting.evaluate import evaluate_rules
 from tasks.alerting.secrets import secret_box
@@ -70,6 +70,14 @@ def evaluate_alerts(context: JobContext, settings: Settings) -> dict[str, object
         if added:
             log.info("installed %d default alert rules", added)
         context.state["alerts:defaults"] = True
+        context.state["alerts:config_version"] = context.store.config.version()
+    version = context.store.config.version()
+    if context.state.get("alerts:config_version") != version:
+        # Thresholds or the cooldown may have changed on the Settings page: the default rules follow.
+        moved = sync_default_rules(context.store)
+        if moved:
+            log.info("moved %d default alert rules to the configured thresholds", moved)
+        context.state["alerts:config_version"] = version
     try:
         record_health_failures(context.store, settings)
     except Exception as exc:  # alerting on the other rules must go on

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collectors.app_metrics import AppMetricsCollector
 from storage import Settings
-from storage.timeparse import utc_now
 from tasks.context import JobContext, JobSpec
 from tasks.jobs import readings_frame
 from tasks.spool import write_samples
@@ -17,10 +16,11 @@ def collect_app(context: JobContext, settings: Settings) -> int:
     collector = context.keep(
         "app_metrics", lambda: AppMetricsCollector(context.store.engine, settings.spool_dir)
     )
-    readings = collector.collect()
-    if not readings:
+    collection = collector.collect()
+    if not collection.readings:
         return 0
-    return write_samples(context.store, readings_frame(readings, utc_now()), settings.spool_dir)
+    frame = readings_frame(collection.readings, collection.at, host=collection.target)
+    return write_samples(context.store, frame, settings.spool_dir)
 
 
 def job_specs(settings: Settings) -> list[JobSpec]:

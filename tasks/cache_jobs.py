@@ -19,7 +19,7 @@ import redis
 
 from collectors.redis_monitor import describe_error, parse_target
 from collectors.redis_monitor import keys as rkeys
-from storage import Settings, Store
+from storage import Settings, Store, cache_rules
 from storage import cache as cachestore
 from storage.audit import record_audit
 from storage.settings import CacheEvictionRule
@@ -60,7 +60,9 @@ def dispatch(store: Store, settings: Settings, job_id: str) -> None:
     if settings.broker_url:
         from tasks.celery_app import celery_app  # the web process only needs it to send
 
-        celery_app.send_task(CACHE_JOB_TASK, args=[job_id])
+        # To the broker of these settings (live configuration may differ from the import-time one).
+        with celery_app.connection_for_write(settings.broker_url) as connection:
+            celery_app.send_task(CACHE_JOB_TASK, args=[job_id], connection=connection)
         return
     thread = threading.Thread(
         target=run_job, args=(store, settings, job_id), name=f"cache-job-{job_id[:8]}", daemon=True
@@ -297,20 +299,19 @@ def evaluate_rule(
 
 
 def run_eviction_rules(store: Store, settings: Settings) -> list[dict[str, Any]]:
-    """Evaluate every configured rule once; each run that removed keys (or failed) goes to the history."""
+    """Evaluate every rule once: those from ``VITALS_CACHE_EVICTION_RULES`` and the enabled ones edited
+    on the Cache page. Each run that removed keys (or failed) goes to the history; a stored rule also
+    keeps its newest report (``last_result``), acted or not."""
+    rules: list[tuple[int | None, CacheEvictionRule]] = [
+        (None, rule) for rule in settings.cache_eviction_rules
+    ]
+    rules += [(stored.id, stored.rule) for stored in cache_rules.list_rules(store.engine, enabled_only=True)]
     reports = []
-    for rule in settings.cache_eviction_rules:
-        try:
-            client = rkeys.connect(target_url(settings, rule.target), db=rule.db)
-        except LookupError as exc:
-            reports.append({"rule": rule.model_dump(), "error": str(exc)})
-            continue
-        try:
-            report = evaluate_rule(client, rule, apply=True)
-        except redis.RedisError as exc:
-            report = {"rule": rule.model_dump(), "error": describe_error(exc)[1]}
-        finally:
-            client.close()
+    for rule_id, rule in rules:
+        report = _run_rule(settings, rule)
+        if rule_id is not None:
+            report["rule_id"] = rule_id
+            cache_rules.mark_rule_run(store.engine, rule_id, report)
         reports.append(report)
         if report.get("triggered") or report.get("error"):
             cachestore.record_action(
@@ -325,9 +326,24 @@ def run_eviction_rules(store: Store, settings: Settings) -> list[dict[str, Any]]
     return reports
 
 
+def _run_rule(settings: Settings, rule: CacheEvictionRule) -> dict[str, Any]:
+    try:
+        client = rkeys.connect(target_url(settings, rule.target), db=rule.db)
+    except LookupError as exc:
+        return {"rule": rule.model_dump(), "error": str(exc)}
+    try:
+        return evaluate_rule(client, rule, apply=True)
+    except redis.RedisError as exc:
+        return {"rule": rule.model_dump(), "error": describe_error(exc)[1]}
+    finally:
+        client.close()
+
+
 def job_specs(settings: Settings) -> list[JobSpec]:
-    """``vitals.cache_eviction_rules`` every ``cache_eviction_interval_seconds``; none without rules."""
-    if not settings.cache_eviction_rules:
+    """``vitals.cache_eviction_rules`` every ``cache_eviction_interval_seconds`` whenever a Redis target
+    is configured: rules are edited at run time, so the job cannot know at start-up whether any exist
+    (with none enabled a run is one indexed query)."""
+    if not settings.redis_urls and not settings.cache_eviction_rules:
         return []
 
     def body(context: JobContext) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """The Celery app for distributed mode: ``vitals worker`` and ``vitals beat``.
 
 Each task wraps the same plain job body the embedded scheduler runs. The store is created per
-worker process after fork (PITFALLS: a connection shared across fork hangs or corrupts).
+worker process after fork (docs/engineering-notes.md: a connection shared across fork hangs or corrupts).
 
 Robustness, per task:
 
@@ -128,7 +128,7 @@ def _fresh_context_after_fork(**_kwargs: Any) -> None:
     global _context
     if _host_scheduler is not None:
         # The child inherited the main process's connections: forget them without closing them,
-        # or the child's exit would close the socket under the main process (PITFALLS: fork).
+        # or the child's exit would close the socket under the main process (docs/engineering-notes.md, Processes).
         _host_scheduler.context.store.engine.dispose(close=False)
     if _context is not None:
         _context.store.engine.dispose(close=False)
@@ -203,6 +203,7 @@ def make_celery() -> Celery:
     for spec in _every_possible_spec(settings):
         _register(app, spec)
     _register_cache_job(app)
+    _register_log_job(app)
     app.conf.beat_scheduler = LiveBeatScheduler
     return app
 
@@ -219,6 +220,17 @@ def _register_cache_job(app: Celery) -> None:
         return cache_jobs.run_job(_process_context().store, get_settings(), job_id)
 
     app.task(name=cache_jobs.CACHE_JOB_TASK, acks_late=False, ignore_result=True)(run_cache_job)
+
+
+def _register_log_job(app: Celery) -> None:
+    """The Logs page's background jobs (archive, restore, delete hot rows); no retries, as above:
+    each keeps nothing of a run that did not finish, and its row says how it ended."""
+    from tasks import log_archive_jobs
+
+    def run_log_job(job_id: str) -> object:
+        return log_archive_jobs.run_job(_process_context().store, get_settings(), job_id)
+
+    app.task(name=log_archive_jobs.LOG_JOB_TASK, acks_late=False, ignore_result=True)(run_log_job)
 
 
 def _every_possible_spec(settings: Settings) -> list[JobSpec]:

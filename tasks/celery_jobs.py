@@ -15,10 +15,12 @@ every worker is down. ``beat_age_seconds(store)`` is the read the health checks 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import socket
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +41,7 @@ __all__ = [
     "beat_heartbeat",
     "capture_seconds",
     "collect_celery",
+    "event_queue_name",
     "job_specs",
     "monitored_brokers",
 ]
@@ -82,7 +85,7 @@ def collect_celery(store: Store, monitors: Sequence[CeleryMonitor], spool_dir: P
 
 
 def _frame(snapshot: CelerySnapshot, at: pd.Timestamp | object) -> pd.DataFrame:
-    return readings_frame(snapshot.readings, at, host=snapshot.broker)  # type: ignore[arg-type]
+    return readings_frame(snapshot.readings, at, host=snapshot.target)  # type: ignore[arg-type]
 
 
 def beat_heartbeat(store: Store, spool_dir: Path | str) -> int:
@@ -103,19 +106,31 @@ def beat_age_seconds(store: Store, max_age: str = "30d") -> float | None:
     return max(0.0, (utc_now() - newest).total_seconds())
 
 
+def event_queue_name(settings: Settings) -> str:
+    """The RabbitMQ event queue of this deployment: one per store, so every worker of a deployment
+    shares it (no event counted twice) and two deployments on one broker never split the events."""
+    digest = hashlib.sha256(settings.store_url.encode()).hexdigest()[:12]
+    return f"celeryev.vitals-{digest}"
+
+
 def _monitors(context: JobContext, settings: Settings) -> list[CeleryMonitor]:
     # No broker of our own means the embedded scheduler: one long-lived process, where a listener
     # thread captures every event and the job stays short (it shares one thread with every job).
     continuous = not settings.broker_url
+    wanted = {f"celery:{url}": url for url in monitored_brokers(settings)}
+    for key in [key for key in context.state if key.startswith("celery:") and key not in wanted]:
+        # No longer watched (the configuration changed): disconnect and remove the event queue.
+        context.state.pop(key).close(forget=True)
     return [
-        context.keep(f"celery:{url}", lambda url=url: _new_monitor(url, settings, continuous))  # type: ignore[misc]
-        for url in monitored_brokers(settings)
+        context.keep(key, partial(_new_monitor, url, settings, continuous)) for key, url in wanted.items()
     ]
 
 
 def _new_monitor(url: str, settings: Settings, continuous: bool) -> CeleryMonitor:
     window = 2.0 if continuous else capture_seconds(settings.celery_interval_seconds)
-    monitor = CeleryMonitor(url, capture_seconds=window)
+    monitor = CeleryMonitor(
+        url, capture_seconds=window, queues=settings.celery_queues, event_queue=event_queue_name(settings)
+    )
     if continuous:
         monitor.listen()
     return monitor

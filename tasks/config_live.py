@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from storage import Settings, Store
 from tasks.context import JobSpec
 
-__all__ = ["LiveSchedule", "current_spec"]
+__all__ = ["THRESHOLD_KEYS", "LiveSchedule", "current_spec", "kpi_thresholds", "slow_query_threshold_ms"]
 
 log = logging.getLogger("vitals.config")
 
@@ -96,3 +96,34 @@ def current_spec(name: str, settings: Settings, store: Store, fallback: JobSpec)
             cached = (version, {spec.name: spec for spec in job_specs(effective)})
             _spec_cache[key] = cached
     return cached[1].get(name, fallback)
+
+
+# What a KPI tile or chart band is called -> the configuration keys of its (warning, critical) levels.
+# For a hit rate, low is bad: warning below the first value, critical below the second.
+THRESHOLD_KEYS: dict[str, tuple[str, str]] = {
+    "cpu": ("alerts.cpu_warn_percent", "alerts.cpu_critical_percent"),
+    "memory": ("alerts.memory_warn_percent", "alerts.memory_critical_percent"),
+    "disk": ("alerts.disk_warn_percent", "alerts.disk_critical_percent"),
+    "connections": ("database.connection_warn_percent", "database.connection_critical_percent"),
+    "slow_queries": ("database.slow_queries_warn_per_minute", "database.slow_queries_critical_per_minute"),
+    "replication_lag": ("database.replication_lag_warn_seconds", "database.replication_lag_critical_seconds"),
+    "cache_hit_rate": ("cache.hit_rate_warn_percent", "cache.hit_rate_critical_percent"),
+    "cache_memory": ("cache.memory_warn_percent", "cache.memory_critical_percent"),
+}
+
+
+def kpi_thresholds(store: Store, max_age_s: float = 5.0) -> dict[str, tuple[float, float]]:
+    """(warning, critical) per KPI from the stored configuration (the design's defaults when unset),
+    re-read when the configuration changed (checked at most every ``max_age_s`` seconds)."""
+    return {
+        name: (
+            float(store.config.value(key=warn, max_age_s=max_age_s)),
+            float(store.config.value(key=critical, max_age_s=max_age_s)),
+        )
+        for name, (warn, critical) in THRESHOLD_KEYS.items()
+    }
+
+
+def slow_query_threshold_ms(store: Store, max_age_s: float = 5.0) -> float:
+    """``database.slow_query_threshold_ms``: a statement slower than this counts as slow."""
+    return float(store.config.value(key="database.slow_query_threshold_ms", max_age_s=max_age_s))

@@ -11,11 +11,12 @@ import threading
 import time
 from dataclasses import dataclass
 
-from collectors.health import mask_url, redact, url_secrets
-from collectors.mysql import parse_target, probe
+from collectors.mysql import PreparedStatement, parse_target, prepared_statements, probe
+from collectors.mysql.target import connect
 from storage import Settings
+from storage.masking import mask_url, redact, url_secrets
 
-__all__ = ["TargetState", "target_names", "target_state", "target_url"]
+__all__ = ["TargetState", "prepared_on", "target_names", "target_state", "target_url"]
 
 # A page refreshing every few seconds for many viewers must not open a connection each time.
 _PROBE_TTL_S = 15.0
@@ -92,3 +93,31 @@ def _probe(name: str, url: str) -> TargetState:
         reason = "no_digest_access"
         message = f"{found.message}; the monitoring user may not read performance_schema (GRANT SELECT ON performance_schema.*)"
     return TargetState(name, True, reason, message, found.version, target.address, found.uptime_s)
+
+
+_prepared_cache: dict[str, tuple[float, list[PreparedStatement]]] = {}
+
+
+def prepared_on(settings: Settings, name: str) -> list[PreparedStatement]:
+    """The server-side prepared statements ``name`` holds now (cached like the probe); empty when the
+    target is unknown, down, or its performance_schema is off or not readable."""
+    url = target_url(settings, name)
+    if url is None:
+        return []
+    now = time.monotonic()
+    with _lock:
+        cached = _prepared_cache.get(url)
+    if cached is not None and now - cached[0] < _PROBE_TTL_S:
+        return cached[1]
+    found: list[PreparedStatement] = []
+    try:
+        conn = connect(parse_target(url), _PROBE_TIMEOUT_S, read_timeout_s=_PROBE_TIMEOUT_S)
+        try:
+            found = prepared_statements(conn)
+        finally:
+            conn.close()
+    except Exception:  # the probe already says why a target cannot be read; this only adds detail
+        found = []
+    with _lock:
+        _prepared_cache[url] = (now, found)
+    return found

@@ -30,15 +30,18 @@ from functools import partial
 from typing import Literal
 from urllib.parse import urlsplit
 
-from collectors import health as checks
-from collectors.health import FAIL, OK, CheckSpec, Outcome, mask_url
+from collectors import probes
+from collectors.celery_monitor import broker_name
 from collectors.mysql import parse_target as mysql_target
+from collectors.probes import FAIL, OK, Outcome
 from collectors.redis_monitor import parse_target
-from storage import Settings, Store
-from storage import health as stored
+from storage import Settings, Store, health
 from storage.health import CheckRow, HealthResult
+from storage.masking import mask_url, redact, url_secrets
 from storage.timeparse import utc_now
+from tasks import health_rules
 from tasks.context import JobContext, JobSpec
+from tasks.health_rules import CheckSpec
 
 __all__ = [
     "HEARTBEAT_METRICS",
@@ -48,7 +51,6 @@ __all__ = [
     "evaluate_now",
     "health_report",
     "job_specs",
-    "mask_url",
     "overall_status",
     "redact_text",
     "redacted",
@@ -93,16 +95,18 @@ def build_checks(settings: Settings, store: Store) -> list[CheckSpec]:
     specs = [_database_check(store, fail_after)]
     broker = settings.broker_url
     if broker and broker.startswith(("redis://", "rediss://", "unix://")):
-        probe = partial(checks.probe_redis, broker)
+        probe = partial(probes.probe_redis, broker)
         specs.append(_url_check("cache", "cache", broker, probe, True, 100, 1000, fail_after))
     if broker:
-        queue = partial(checks.probe_queue, broker, settings.queue_backlog_warn, queues=VITALS_QUEUES)
+        queue = partial(health_rules.probe_queue, broker, settings.queue_backlog_warn, queues=VITALS_QUEUES)
         specs.append(_url_check("queue", "queue", broker, queue, False, None, None, fail_after))
     specs.append(
         CheckSpec(
             "disk",
             "disk",
-            partial(checks.probe_disks, settings.disk_free_warn_percent, settings.disk_free_fail_percent),
+            partial(
+                health_rules.probe_disks, settings.disk_free_warn_percent, settings.disk_free_fail_percent
+            ),
             target=socket.gethostname(),
         )
     )
@@ -110,19 +114,24 @@ def build_checks(settings: Settings, store: Store) -> list[CheckSpec]:
         CheckSpec("scheduler", "scheduler", partial(_heartbeat, store, settings), target="collection")
     )
     for url in settings.mysql_urls:
-        probe = partial(checks.probe_mysql, url)
+        probe = partial(probes.probe_mysql, url)
         specs.append(
             _url_check(f"mysql:{_mysql_name(url)}", "mysql", url, probe, False, 250, 2000, fail_after)
         )
     for url in settings.redis_urls:
         name = parse_target(url).name
-        probe = partial(checks.probe_redis, url)
+        probe = partial(probes.probe_redis, url)
         specs.append(_url_check(f"redis:{name}", "redis", url, probe, False, 100, 1000, fail_after))
-    for url in settings.http_checks:
-        probe = partial(checks.probe_http, url, HTTP_TIMEOUT_SECONDS)
+    for url in settings.celery_broker_urls:
+        # Each watched Celery app: workers answering, and the backlog of its queues against the limit.
+        watched = tuple(dict.fromkeys(["celery", *settings.celery_queues]))
+        probe = partial(health_rules.probe_queue, url, settings.queue_backlog_warn, queues=watched)
         specs.append(
-            _url_check(f"http:{checks.mask_url(url)}", "http", url, probe, False, 1000, None, fail_after)
+            _url_check(f"celery:{broker_name(url)}", "celery", url, probe, False, None, None, fail_after)
         )
+    for url in settings.http_checks:
+        probe = partial(probes.probe_http, url, HTTP_TIMEOUT_SECONDS)
+        specs.append(_url_check(f"http:{mask_url(url)}", "http", url, probe, False, 1000, None, fail_after))
     return specs
 
 
@@ -140,12 +149,12 @@ def _url_check(
         name=name[:191],  # the column's length
         kind=kind,
         probe=probe,
-        target=checks.mask_url(url),
+        target=mask_url(url),
         critical=critical,
         warn_ms=warn_ms,
         fail_ms=fail_ms,
         fail_after=fail_after,
-        secrets=checks.url_secrets(url),
+        secrets=url_secrets(url),
     )
 
 
@@ -175,7 +184,7 @@ def _database_check(store: Store, fail_after: int) -> CheckSpec:
 
 def _ping_store(store: Store) -> Outcome:
     try:
-        stored.ping(store.engine)
+        health.ping(store.engine)
     except Exception as exc:
         words = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         return Outcome(FAIL, f"unreachable: {store.dialect} store does not answer: {words}")
@@ -184,7 +193,7 @@ def _ping_store(store: Store) -> Outcome:
 
 def _heartbeat(store: Store, settings: Settings) -> Outcome:
     now = utc_now()
-    newest = stored.newest_sample_at(store.engine, HEARTBEAT_METRICS)
+    newest = health.newest_sample_at(store.engine, HEARTBEAT_METRICS)
     ages = {metric: None if at is None else (now - at).total_seconds() for metric, at in newest.items()}
     limits = {
         "system.cpu.percent": STALE_AFTER_INTERVALS * settings.system_interval_seconds,
@@ -193,7 +202,7 @@ def _heartbeat(store: Store, settings: Settings) -> Outcome:
         "vitals.beat.heartbeat": STALE_AFTER_INTERVALS
         * min(settings.health_interval_seconds, settings.celery_interval_seconds),
     }
-    return checks.judge_heartbeat(ages, limits)
+    return health_rules.judge_heartbeat(ages, limits)
 
 
 # --- running -----------------------------------------------------------------------------------
@@ -225,16 +234,16 @@ def run_checks(
     with ThreadPoolExecutor(
         max_workers=min(MAX_PARALLEL_PROBES, len(specs)), thread_name_prefix="vitals-health"
     ) as pool:
-        outcomes = list(pool.map(checks.run_check, specs))
-    ids = stored.register_checks(store.engine, [_registration(spec) for spec in specs])
-    history = stored.recent_results(store.engine, ids.values(), max(spec.fail_after for spec in specs))
+        outcomes = list(pool.map(health_rules.run_check, specs))
+    ids = health.register_checks(store.engine, [_registration(spec) for spec in specs])
+    history = health.recent_results(store.engine, ids.values(), max(spec.fail_after for spec in specs))
     rows = []
     for spec, outcome in zip(specs, outcomes, strict=True):
-        previous = checks.consecutive_failures(history[ids[spec.name]][: max(spec.fail_after - 1, 0)])
-        judged = checks.apply_fail_after(outcome, previous, spec.fail_after)
+        previous = health_rules.consecutive_failures(history[ids[spec.name]][: max(spec.fail_after - 1, 0)])
+        judged = health_rules.apply_fail_after(outcome, previous, spec.fail_after)
         rows.append((ids[spec.name], judged.status, judged.message, judged.response_ms))
-    stored.record_results(store.engine, rows)
-    return stored.latest_health(store.engine, [spec.name for spec in specs])
+    health.record_results(store.engine, rows)
+    return health.latest_health(store.engine, [spec.name for spec in specs])
 
 
 def _prune_hourly(context: JobContext, settings: Settings) -> None:
@@ -243,7 +252,7 @@ def _prune_hourly(context: JobContext, settings: Settings) -> None:
     if time.monotonic() - last[0] < PRUNE_EVERY_SECONDS:
         return
     last[0] = time.monotonic()
-    stored.prune_results(context.store.engine, timedelta(days=settings.retention_raw_days))
+    health.prune_results(context.store.engine, timedelta(days=settings.retention_raw_days))
 
 
 def evaluate_now(store: Store, settings: Settings, only_critical: bool = False) -> list[HealthResult]:
@@ -268,7 +277,7 @@ def _selected(specs: Sequence[CheckSpec], only_critical: bool) -> list[CheckSpec
 def _fresh_results(store: Store, settings: Settings, specs: Sequence[CheckSpec]) -> list[HealthResult] | None:
     """The stored latest results if every given check has one from the last two intervals."""
     names = [spec.name for spec in specs]
-    latest = stored.latest_health(store.engine, names)
+    latest = health.latest_health(store.engine, names)
     oldest_allowed = utc_now() - timedelta(seconds=2 * settings.health_interval_seconds)
     if len(latest) < len(names) or any(result.checked_at < oldest_allowed for result in latest):
         return None
@@ -286,13 +295,13 @@ def configured_secrets(settings: Settings) -> tuple[str, ...]:
     """Every password or token in a configured URL: what must never appear in a health answer."""
     urls = [settings.database_url, settings.broker_url, *settings.mysql_urls, *settings.redis_urls]
     urls += [*settings.http_checks, *settings.celery_broker_urls]
-    found = {secret for url in urls if url for secret in checks.url_secrets(url)}
+    found = {secret for url in urls if url for secret in url_secrets(url)}
     return tuple(sorted(found, key=len, reverse=True))
 
 
 def redact_text(text: str, settings: Settings) -> str:
     """``text`` with every configured secret (passwords in monitored URLs) masked."""
-    return checks.redact(text, configured_secrets(settings))
+    return redact(text, configured_secrets(settings))
 
 
 def redacted(results: Sequence[HealthResult], settings: Settings) -> list[HealthResult]:
@@ -302,9 +311,9 @@ def redacted(results: Sequence[HealthResult], settings: Settings) -> list[Health
     return [
         replace(
             result,
-            name=checks.redact(result.name, secrets),
-            target=None if result.target is None else checks.redact(result.target, secrets),
-            message=checks.redact(result.message, secrets),
+            name=redact(result.name, secrets),
+            target=None if result.target is None else redact(result.target, secrets),
+            message=redact(result.message, secrets),
         )
         for result in results
     ]

@@ -12,7 +12,6 @@ import pandas as pd
 from collectors.base import Reading
 from collectors.system import SystemCollector
 from storage import Settings, Store, get_settings, retention, rollups
-from storage.timeparse import utc_now
 from tasks import spool
 
 __all__ = ["collect_system", "enforce_retention", "maintain_rollups", "readings_frame"]
@@ -40,10 +39,10 @@ def collect_system(store: Store, collector: SystemCollector, spool_dir: Path | N
     the readings wait on disk and the job still succeeds (0 written); they are replayed first
     on a later run.
     """
-    readings = collector.collect()
-    if not readings:
+    collection = collector.collect()
+    if not collection.readings:
         return 0
-    frame = readings_frame(readings, utc_now())
+    frame = readings_frame(collection.readings, collection.at, host=collection.target)
     return spool.write_samples(store, frame, spool_dir or get_settings().spool_dir)
 
 

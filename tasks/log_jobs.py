@@ -33,6 +33,7 @@ from storage.log_archives import (
 )
 from storage.logs import LogFilter, load_checkpoints, store_log_batch
 from tasks.context import JobContext, JobSpec
+from tasks.quiet_logs import install_repeat_limiter
 
 __all__ = [
     "JsonLinesFormatter",
@@ -89,9 +90,26 @@ def tail_logs(store: Store, tailer: LogTailer, host: str | None = None) -> int:
     return stored
 
 
+TAILER_KEY = "logs.tailer"
+
+
+def current_tailer(context: JobContext, settings: Settings) -> LogTailer:
+    """The process's tailer for ``settings``' log paths.
+
+    Kept under a key naming the paths, so a path added or removed on the Settings page (the
+    schedule rebuilds this job with the new effective settings) gets a tailer that follows it at
+    the next run, without a restart; the one for the old paths is dropped. Offsets live in the
+    stored checkpoints, so the new tailer resumes where the old one stopped: nothing is read twice.
+    """
+    key = f"{TAILER_KEY}:{tuple(settings.log_paths)}"
+    for stale in [k for k in context.state if k.startswith(f"{TAILER_KEY}:") and k != key]:
+        del context.state[stale]
+    return context.keep(key, lambda: make_tailer(settings))
+
+
 def job_specs(settings: Settings) -> list[JobSpec]:
     def body(context: JobContext) -> int:
-        return tail_logs(context.store, context.keep("logs.tailer", lambda: make_tailer(settings)))
+        return tail_logs(context.store, current_tailer(context, settings))
 
     def archive_body(context: JobContext) -> dict[str, int]:
         return maintain_log_archives(context.store, settings)
@@ -196,6 +214,7 @@ def install_own_log_handler(settings: Settings, level: int = logging.INFO) -> Pa
     )
     handler.setLevel(level)
     handler.setFormatter(JsonLinesFormatter())
+    install_repeat_limiter(handler)
     root = logging.getLogger()
     root.addHandler(handler)
     if root.level > level or root.level == logging.NOTSET:

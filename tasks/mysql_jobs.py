@@ -4,32 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from datetime import datetime
-from functools import partial
+from dataclasses import asdict
 from pathlib import Path
 
 from collectors.mysql import MySQLCollection, MySQLCollector, explain, parse_target
 from storage import Settings, Store
 from storage import database as dbstore
-from storage.timeparse import utc_now
 from tasks import spool
+from tasks.collect import EventBatch, TargetReport, collect_targets
 from tasks.context import JobContext, JobSpec
-from tasks.jobs import readings_frame
 
-__all__ = ["TargetReport", "collect_mysql", "explain_digest", "job_specs", "store_collection"]
+__all__ = ["collect_mysql", "events_of", "explain_digest", "job_specs"]
 
 log = logging.getLogger("vitals.tasks.mysql")
 
-
-@dataclass(frozen=True)
-class TargetReport:
-    """What one target's collection stored (JSON-friendly via ``asdict`` for Celery results)."""
-
-    samples: int
-    digests: int
-    new_deadlock: bool
-    errors: list[str]
+DIGESTS, DEADLOCK, REPLICATION = "mysql.digests", "mysql.deadlock", "mysql.replication"
 
 
 def job_specs(settings: Settings) -> list[JobSpec]:
@@ -46,50 +35,45 @@ def job_specs(settings: Settings) -> list[JobSpec]:
 
 
 def collect_mysql(context: JobContext, urls: Sequence[str], spool_dir: Path) -> dict[str, TargetReport]:
-    """Collect each target once; reports per target name. A down target is reported, never raised."""
-    reports: dict[str, TargetReport] = {}
-    for url in urls:
-        # One collector per URL and process: it keeps the previous counters and the slow-log position.
-        collector = context.keep(f"mysql:{url}", partial(MySQLCollector, url))
-        collection = collector.collect()
-        reports[collector.name] = store_collection(context.store, collection, utc_now(), spool_dir)
-    return reports
-
-
-def store_collection(
-    store: Store, collection: MySQLCollection, at: datetime, spool_dir: Path
-) -> TargetReport:
-    """Write one collection: readings as samples (host = target name, spooled while the store is down),
-    then digests, the latest deadlock (stored once) and the replication state."""
-    samples = 0
-    if collection.readings:
-        frame = readings_frame(collection.readings, at, host=collection.target)
-        samples = spool.write_samples(store, frame, spool_dir)
-    digests, new_deadlock = 0, False
-    try:
-        digests, new_deadlock = _store_events(store, collection, at)
-    except Exception as exc:
-        if not spool.is_store_unreachable(exc):
-            raise
-        # Digest counters are cumulative and InnoDB repeats its latest deadlock: the next cycle catches up.
-        log.warning("mysql %s: events not stored, store unreachable: %s", collection.target, exc)
-    for error in collection.errors:
-        log.warning("mysql %s: %s", collection.target, error)
-    return TargetReport(
-        samples=samples, digests=digests, new_deadlock=new_deadlock, errors=list(collection.errors)
+    """Collect each target once (one collector per URL and process: it keeps the previous counters and
+    the slow-log position); reports per target name. A down target is reported, never raised."""
+    return collect_targets(
+        context, urls, section="mysql", make=MySQLCollector, events=events_of, spool_dir=spool_dir
     )
 
 
-def _store_events(store: Store, collection: MySQLCollection, at: datetime) -> tuple[int, bool]:
-    digests = dbstore.write_digests(
-        store.engine, collection.target, [asdict(d) for d in collection.digests], at
-    )
-    new_deadlock = False
+def events_of(collection: MySQLCollection) -> list[EventBatch]:
+    """A collection's digests (one cumulative snapshot each), latest deadlock and replication state,
+    as records the writers below take back, now or after a spool replay."""
+    target, at = collection.target, collection.at
+    batches: list[EventBatch] = []
+    if collection.digests:
+        digests = [asdict(digest) for digest in collection.digests]
+        batches.append((DIGESTS, [{"target": target, "at": at, "digests": digests}]))
     if collection.deadlock is not None:
-        new_deadlock = dbstore.record_deadlock(store.engine, collection.target, asdict(collection.deadlock))
+        batches.append((DEADLOCK, [{"target": target, "deadlock": asdict(collection.deadlock)}]))
     if collection.replication is not None:
-        dbstore.record_replication(store.engine, collection.target, asdict(collection.replication), at)
-    return digests, new_deadlock
+        state = asdict(collection.replication)
+        batches.append((REPLICATION, [{"target": target, "at": at, "state": state}]))
+    return batches
+
+
+def _write_digests(store: Store, records: list[spool.EventRecord]) -> int:
+    return sum(dbstore.write_digests(store.engine, r["target"], r["digests"], r["at"]) for r in records)
+
+
+def _write_deadlocks(store: Store, records: list[spool.EventRecord]) -> int:
+    # Stored once per fingerprint: InnoDB repeats its latest deadlock on every read (and a replay repeats too).
+    return sum(dbstore.record_deadlock(store.engine, r["target"], r["deadlock"]) for r in records)
+
+
+def _write_replication(store: Store, records: list[spool.EventRecord]) -> int:
+    return sum(dbstore.record_replication(store.engine, r["target"], r["state"], r["at"]) for r in records)
+
+
+spool.register_event_writer(DIGESTS, _write_digests)
+spool.register_event_writer(DEADLOCK, _write_deadlocks)
+spool.register_event_writer(REPLICATION, _write_replication)
 
 
 def explain_digest(store: Store, urls: Sequence[str], digest_id: int, timeout_s: float = 5.0) -> str:

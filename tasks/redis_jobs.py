@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from functools import partial
+from dataclasses import asdict
 from pathlib import Path
 
-from collectors.redis_monitor import CacheSnapshot, RedisCollection, RedisCollector
+from collectors.redis_monitor import RedisCollection, RedisCollector, SlowlogEntry
 from storage import Settings, Store
 from storage import cache as cachestore
 from tasks import spool
+from tasks.collect import EventBatch, TargetReport, collect_targets
 from tasks.context import JobContext, JobSpec
-from tasks.jobs import readings_frame
 
-__all__ = ["TargetReport", "collect_redis", "job_specs", "store_collection"]
+__all__ = ["collect_redis", "events_of", "job_specs"]
 
-log = logging.getLogger("vitals.tasks.redis")
-
-
-@dataclass(frozen=True)
-class TargetReport:
-    """What one target's collection stored (JSON-friendly via ``asdict`` for Celery results)."""
-
-    samples: int
-    slowlog_entries: int
-    error: str | None
+STATS, SLOWLOG = "redis.stats", "redis.slowlog"
 
 
 def job_specs(settings: Settings) -> list[JobSpec]:
@@ -43,42 +32,55 @@ def job_specs(settings: Settings) -> list[JobSpec]:
 
 
 def collect_redis(context: JobContext, urls: Sequence[str], spool_dir: Path) -> dict[str, TargetReport]:
-    """Collect each target once; reports per target name. A down target is reported, never raised."""
-    reports: dict[str, TargetReport] = {}
-    for url in urls:
-        # One collector per URL and process: it keeps the previous counters that rates need.
-        collector = context.keep(f"redis:{url}", partial(RedisCollector, url))
-        reports[collector.name] = store_collection(context.store, collector, collector.collect(), spool_dir)
-    return reports
-
-
-def store_collection(
-    store: Store, collector: RedisCollector, collection: RedisCollection, spool_dir: Path
-) -> TargetReport:
-    """Write one collection: readings as samples (host = target name, spooled while the store is
-    down), then the cache_stats row and new slowlog entries."""
-    samples = 0
-    if collection.readings:
-        frame = readings_frame(collection.readings, collection.at, host=collection.target)
-        samples = spool.write_samples(store, frame, spool_dir)
-    new_entries = 0
-    if collection.snapshot is not None:
-        try:
-            new_entries = _store_events(store, collection, collection.snapshot)
-        except Exception as exc:
-            if not spool.is_store_unreachable(exc):
-                raise
-            # Slowlog entries stay unacknowledged, so the next cycle re-reads them from Redis.
-            log.warning("redis %s: events not stored, store unreachable: %s", collection.target, exc)
-        else:
-            collector.acknowledge_slowlog(collection.slowlog)
-    if collection.error:
-        log.warning("redis %s not collected: %s", collection.target, collection.error)
-    return TargetReport(samples=samples, slowlog_entries=new_entries, error=collection.error)
-
-
-def _store_events(store: Store, collection: RedisCollection, snap: CacheSnapshot) -> int:
-    cachestore.record_cache_stats(
-        store.engine, collection.target, collection.at, snap.maxmemory_policy, snap.keys_per_db, snap.info
+    """Collect each target once (one collector per URL and process: it keeps the previous counters
+    that rates need); reports per target name. A down target is reported, never raised."""
+    return collect_targets(
+        context,
+        urls,
+        section="redis",
+        make=RedisCollector,
+        events=events_of,
+        spool_dir=spool_dir,
+        stored=_acknowledge,
     )
-    return cachestore.record_slowlog(store.engine, collection.target, collection.slowlog)
+
+
+def events_of(collection: RedisCollection) -> list[EventBatch]:
+    """The cache_stats row and the new slowlog entries of a collection, as event records."""
+    snap = collection.snapshot
+    if snap is None:
+        return []
+    stats = {
+        "target": collection.target,
+        "ts": collection.at,
+        "maxmemory_policy": snap.maxmemory_policy,
+        "keys_per_db": snap.keys_per_db,
+        "info": snap.info,
+    }
+    entries = [asdict(entry) for entry in collection.slowlog]
+    return [(STATS, [stats]), (SLOWLOG, [{"target": collection.target, "entries": entries}])]
+
+
+def _acknowledge(collector: object, collection: RedisCollection) -> None:
+    # Stored or spooled, the entries are safe: the next read starts after them.
+    if collection.snapshot is not None and isinstance(collector, RedisCollector):
+        collector.acknowledge_slowlog(collection.slowlog)
+
+
+def _write_stats(store: Store, records: list[spool.EventRecord]) -> int:
+    for r in records:
+        cachestore.record_cache_stats(
+            store.engine, r["target"], r["ts"], r["maxmemory_policy"], r["keys_per_db"], r["info"]
+        )
+    return len(records)
+
+
+def _write_slowlog(store: Store, records: list[spool.EventRecord]) -> int:
+    return sum(
+        cachestore.record_slowlog(store.engine, r["target"], [SlowlogEntry(**e) for e in r["entries"]])
+        for r in records
+    )
+
+
+spool.register_event_writer(STATS, _write_stats)
+spool.register_event_writer(SLOWLOG, _write_slowlog)

@@ -171,7 +171,7 @@ class Spool:
             )
             return 0
 
-    def write_events(self, store: Store, kind: str, records: list[EventRecord]) -> bool:
+    def write_events(self, store: Store, kind: str, records: list[EventRecord]) -> int | None:
         """Replay spooled events, then write these (see :func:`write_events`)."""
         with self._lock:
             return _write_events_locked(self, store, kind, records)
@@ -449,7 +449,7 @@ def _short(error: BaseException) -> str:
 EVENTS_DIR = "events"
 EVENT_SUFFIX = ".jsonl"
 EventRecord = dict[str, Any]
-EventWriter = Callable[[Store, list[EventRecord]], object]
+EventWriter = Callable[[Store, list[EventRecord]], int]  # returns how many rows were new
 _event_writers: dict[str, EventWriter] = {}
 
 
@@ -458,22 +458,22 @@ def register_event_writer(kind: str, writer: EventWriter) -> None:
     _event_writers[kind] = writer
 
 
-def write_events(store: Store, kind: str, records: list[EventRecord], spool_dir: Path | str) -> bool:
+def write_events(store: Store, kind: str, records: list[EventRecord], spool_dir: Path | str) -> int | None:
     """Store event records with the writer registered for ``kind``, or spool them if the store is down.
 
-    Returns True when written now, False when spooled. Records hold JSON types plus datetimes.
+    Returns the writer's count of new rows when written now, None when spooled. Records hold JSON
+    types plus datetimes.
     """
     if kind not in _event_writers:
         raise ValueError(f"no event writer registered for {kind!r}; call register_event_writer first")
     return spool_for(spool_dir).write_events(store, kind, records)
 
 
-def _write_events_locked(spool: Spool, store: Store, kind: str, records: list[EventRecord]) -> bool:
+def _write_events_locked(spool: Spool, store: Store, kind: str, records: list[EventRecord]) -> int | None:
     reason = spool._replay_locked(store) or _replay_events(spool, store)
     if reason is None:
         try:
-            _event_writers[kind](store, records)
-            return True
+            return _event_writers[kind](store, records)
         except Exception as error:
             if not is_store_unreachable(error):
                 raise
@@ -482,7 +482,7 @@ def _write_events_locked(spool: Spool, store: Store, kind: str, records: list[Ev
         spool.directory / EVENTS_DIR, EVENT_SUFFIX, lambda h: _dump_events(h, kind, records)
     )
     log.warning("store not written (%s): spooled %d %s events to %s", reason, len(records), kind, path.name)
-    return False
+    return None
 
 
 def _replay_events(spool: Spool, store: Store) -> str | None:

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+
+# Tests live at different depths (tests/unit/<package>/...): paths come from here, not from __file__.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = PROJECT_ROOT / "tests" / "fixtures"
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 # Tests that need a Redis database of their own mark it with this key so runs never share one.
@@ -98,3 +105,53 @@ def claim_redis_db(databases: Iterable[int], needed_by: str) -> Iterator[str]:
     yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
     client.flushdb()
     client.close()
+
+
+def send_csrf_token(client: Any) -> Any:
+    """A logged-in Flask test client that sends the CSRF header with every request, as Dash's renderer
+    does in a browser (it reads the token from the cookie the login response set)."""
+    cookie = client.get_cookie("_csrf_token")
+    assert cookie is not None, "the login response sets the CSRF token cookie"
+    client.environ_base["HTTP_X_CSRFTOKEN"] = cookie.value
+    return client
+
+
+def form_token(page: str) -> str:
+    """The CSRF token the login form carries in ``page``."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None, "the login page carries its form token"
+    return found.group(1)
+
+
+def login_form(client: Any, username: str, password: str, **request: Any) -> Any:
+    """Sign in through the real login form (its own CSRF token first); the answer to the POST."""
+    page = client.get("/login", **request).get_data(as_text=True)
+    data = {"csrf": form_token(page), "username": username, "password": password, "next": "/"}
+    return client.post("/login", data=data, **request)
+
+
+def web_app(store: Any, data_dir: Any, **overrides: Any) -> Any:
+    """The whole web app (no collection thread) on ``store``, with settings ``overrides``."""
+    import storage
+    from app import create_app
+
+    settings = storage.load_settings(
+        data_dir=data_dir, secret_key="web-test-secret-key-0123456789", **overrides
+    )
+    return create_app(settings, store, run_scheduler=False)
+
+
+def signed_in(app: Any, username: str, password: str) -> Any:
+    """A Flask test client of ``app`` signed in as ``username`` through the login form, sending the
+    CSRF header as the browser does."""
+    client = app.server.test_client()
+    response = login_form(client, username, password)
+    assert response.status_code == 302, f"{username} could not sign in"
+    return send_csrf_token(client)
+
+
+def inserted_id(result: Any) -> int:
+    """The primary key an ``INSERT`` made (SQLAlchemy types it optional: not every statement has one)."""
+    key = result.inserted_primary_key
+    assert key is not None, "the statement inserted a row"
+    return int(key[0])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -79,10 +80,10 @@ def normalize_level(value: object, default: str = "info") -> str:
         found = _LEVEL_NAMES.get(value) or _LEVEL_NAMES.get(value.strip().lower())
         if found is not None:
             return found
-        if value.strip().isdigit():
+        if value.strip().isdecimal():  # not isdigit(): "²" is a digit that int() refuses
             return normalize_level(int(value.strip()), default)
         return default
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return default
     number = int(value)
     if 0 <= number <= 7:
@@ -133,14 +134,16 @@ def parse_timestamp(value: object) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return _epoch_number_ms(value)
+        # JSON allows NaN and Infinity (Python's json reads them): not a time, not a crash.
+        return _epoch_number_ms(value) if math.isfinite(value) else None
     if isinstance(value, str) and value:
         if value[0].isdigit() and len(value) >= 10 and value[4] == "-":
             return _iso_ms(value)
         try:
-            return _epoch_number_ms(float(value))
+            number = float(value)
         except ValueError:
             return None
+        return _epoch_number_ms(number) if math.isfinite(number) else None
     return None
 
 

@@ -11,6 +11,8 @@ One module per part, each I/O with the monitored server only (the store is never
   with ``source=None``, a message saying exactly why there is none), normalized text and identity;
   ``slow_log``: the incremental slow-log reader.
 * ``deadlocks``, ``replication``: InnoDB's latest deadlock and the replica state as records.
+* ``prepared``: ``prepared_statements(conn)``, the server-side prepared statements held now (named,
+  not counted: MariaDB fills no counters there; see the module).
 * ``explain``: ``explain(url, sql, timeout_s)``, ``EXPLAIN FORMAT=JSON`` of a read-only statement.
 * ``collector``: ``MySQLCollector`` keeps state between cycles; ``collect()`` never raises.
 
@@ -23,6 +25,7 @@ from collectors.mysql.collector import MySQLCollection, MySQLCollector
 from collectors.mysql.deadlocks import Deadlock, parse_deadlock
 from collectors.mysql.digests import DigestSource, DigestStat, digest_source, normalize_sql, sql_digest
 from collectors.mysql.explain import ExplainError, ExplainRefused, explain, read_only_refusal
+from collectors.mysql.prepared import PreparedStatement, prepared_statements
 from collectors.mysql.probe import Probe, probe
 from collectors.mysql.replication import ReplicationState, replication_state
 from collectors.mysql.status import MYSQL_METRICS, StatusSample, status_readings
@@ -37,6 +40,7 @@ __all__ = [
     "ExplainRefused",
     "MySQLCollection",
     "MySQLCollector",
+    "PreparedStatement",
     "Probe",
     "ReplicationState",
     "StatusSample",
@@ -46,6 +50,7 @@ __all__ = [
     "normalize_sql",
     "parse_deadlock",
     "parse_target",
+    "prepared_statements",
     "probe",
     "read_only_refusal",
     "replication_state",

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import pymysql
 
-from collectors.base import Reading
+from collectors.base import Collection, Reading
 from collectors.mysql.deadlocks import Deadlock, parse_deadlock
 from collectors.mysql.digests import DigestSource, DigestStat, choose_source, ps_digest
 from collectors.mysql.replication import ReplicationState, replication_state
@@ -50,20 +50,13 @@ T = TypeVar("T")
 
 
 @dataclass
-class MySQLCollection:
-    """What one cycle read from one target. ``errors`` holds one message per part that failed."""
+class MySQLCollection(Collection):
+    """One cycle of one server: its readings, plus the digests, the latest deadlock and replication."""
 
-    target: str
-    readings: list[Reading] = field(default_factory=list)
     digests: list[DigestStat] = field(default_factory=list)
     digest_source: DigestSourceName | None = None
     deadlock: Deadlock | None = None
     replication: ReplicationState | None = None
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
 
 
 class MySQLCollector:

@@ -26,7 +26,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import InvalidResponse, NoPermissionError
 from redis.retry import Retry
 
-from collectors.base import Reading, guarded
+from collectors.base import Collection, Reading, guarded
 
 __all__ = [
     "REDIS_METRICS",
@@ -231,15 +231,17 @@ class CacheSnapshot:
 
 
 @dataclass
-class RedisCollection:
-    """One collection of one target. ``error`` is set (and the rest mostly empty) when it was down."""
+class RedisCollection(Collection):
+    """One cycle of one target: readings, plus the cache_stats snapshot and new slowlog entries.
+    When the target is down, ``errors`` says why and only ``redis.up`` 0 is read."""
 
-    target: str
-    at: datetime
-    readings: list[Reading] = field(default_factory=list)
     snapshot: CacheSnapshot | None = None
     slowlog: list[SlowlogEntry] = field(default_factory=list)
-    error: str | None = None
+
+    @property
+    def error(self) -> str | None:
+        """Why the target could not be read (the first failure), or None."""
+        return self.errors[0] if self.errors else None
 
 
 # -- INFO -> readings (pure, so it is unit-tested with hand-made INFO dicts) ------------------------
@@ -404,7 +406,7 @@ class RedisCollector:
         try:
             info, raw_slowlog = self._read()
         except Exception as exc:  # the target is down or refuses us: report it, keep going
-            result.error = describe_error(exc)[1]
+            result.errors.append(describe_error(exc)[1])
             result.readings.append(_reading("redis.up", 0, self.name))
             log.warning("redis %s: %s", self.name, result.error)
             return result

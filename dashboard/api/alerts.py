@@ -15,10 +15,9 @@ import flask
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from dashboard.api.core import BadParameter, Query, api, iso, responses, spec, validated
+from dashboard.api.core import BadParameter, Query, TimeText, api, iso, responses, spec, validated
 from dashboard.services import current_actor, services
 from storage import alerts as alertstore
-from tasks.actions import Actor
 from tasks.actions import alerts as actions
 from tasks.alerting.evaluate import rule_from_row
 from tasks.alerting.model import AGGREGATIONS, NO_DATA_MODES, OPERATORS, SEVERITIES, RuleInvalid
@@ -63,14 +62,6 @@ def _invalid(exc: RuleInvalid) -> tuple[flask.Response, int]:
     return flask.jsonify(error=f"{field}: {message}", parameter=field, errors=exc.errors), 400
 
 
-def _actor() -> Actor | None:
-    """The session's user, or the API token's (with the token's role)."""
-    token = getattr(flask.g, "api_token", None)
-    if token is not None:
-        return Actor(username=token.username, role=token.role)
-    return current_actor()
-
-
 def _found(parameter: str, call: Callable[[], T]) -> T:
     """Run an action; its LookupError ("rule: no rule with id 3") becomes a 404 naming the parameter."""
     try:
@@ -110,14 +101,16 @@ def _clean(value: Any) -> Any:
 
 class AlertsQuery(Query):
     state: str | None = Field(
-        None, description="open, pending, firing, nodata, error, acknowledged, resolved"
+        None,
+        description="open, pending, firing, nodata, error, acknowledged, resolved",
+        json_schema_extra={"enum": ["open", *alertstore.ALERT_STATES]},
     )
     severity: Literal["info", "warning", "critical", "emergency"] | None = None
     category: str | None = None
     host: str | None = Field(None, description="the target host")
     rule_id: int | None = None
-    since: str = Field("7d", description=f"Start of the window. {_TIME}")
-    until: str | None = Field(None, description=f"End of the window. {_TIME} Default now.")
+    since: TimeText = Field("7d", description=f"Start of the window. {_TIME}")
+    until: TimeText | None = Field(None, description=f"End of the window. {_TIME} Default now.")
     limit: int = Field(100, ge=1, le=1000)
     offset: int = Field(0, ge=0)
 
@@ -165,7 +158,7 @@ class AlertDetail(AlertOut):
     history: list[HistoryEntry]
 
 
-class CommentBody(Query):
+class AlertComment(Query):
     comment: str = Field("", max_length=2000)
 
 
@@ -227,24 +220,24 @@ def alert_get(alert_id: int) -> flask.Response:
 
 
 @api.post("/alerts/<int:alert_id>/acknowledge")
-@spec.validate(json=CommentBody, resp=responses(Changed, 404), tags=TAGS)
+@spec.validate(json=AlertComment, resp=responses(Changed, 404), tags=TAGS)
 def alert_acknowledge(alert_id: int) -> flask.Response:
     """Acknowledge an open alert with a comment (operator): repeats stop until its state changes."""
-    body = validated(CommentBody, "json")
+    body = validated(AlertComment, "json")
     _alert_or_404(alert_id)
-    done = actions.acknowledge_alerts(services().store, _actor(), [alert_id], body.comment)
+    done = actions.acknowledge_alerts(services().store, current_actor(), [alert_id], body.comment)
     if not done:
         raise BadParameter("alert_id", f"alert_id: alert {alert_id} is not open", status=409)
     return flask.jsonify(ids=done)
 
 
 @api.post("/alerts/<int:alert_id>/resolve")
-@spec.validate(json=CommentBody, resp=responses(Changed, 404), tags=TAGS)
+@spec.validate(json=AlertComment, resp=responses(Changed, 404), tags=TAGS)
 def alert_resolve(alert_id: int) -> flask.Response:
     """Resolve an open alert by hand (operator)."""
-    body = validated(CommentBody, "json")
+    body = validated(AlertComment, "json")
     _alert_or_404(alert_id)
-    done = actions.resolve_alerts(services().store, _actor(), [alert_id], body.comment)
+    done = actions.resolve_alerts(services().store, current_actor(), [alert_id], body.comment)
     if not done:
         raise BadParameter("alert_id", f"alert_id: alert {alert_id} is not open", status=409)
     return flask.jsonify(ids=done)
@@ -254,13 +247,13 @@ def alert_resolve(alert_id: int) -> flask.Response:
 @spec.validate(resp=responses(Deleted, 404), tags=TAGS)
 def alert_delete(alert_id: int) -> flask.Response:
     """Delete an alert and its history (admin)."""
-    _found("alert_id", lambda: actions.delete_alert(services().store, _actor(), alert_id))
+    _found("alert_id", lambda: actions.delete_alert(services().store, current_actor(), alert_id))
     return flask.jsonify(deleted=alert_id)
 
 
 class AnalyticsQuery(Query):
-    since: str = Field("7d", description=f"Start of the window. {_TIME}")
-    until: str | None = None
+    since: TimeText = Field("7d", description=f"Start of the window. {_TIME}")
+    until: TimeText | None = None
 
 
 class AnalyticsOut(BaseModel):
@@ -295,7 +288,11 @@ class RuleBody(Query):
     threshold2: float | str | None = Field(None, description="upper bound for between/outside")
     for_: str = Field("0", alias="for", description="how long the condition must hold before firing")
     keep_firing_for: str = Field("0", description="keep firing this long after the condition clears")
-    repeat: str = Field("15m", description="repeat interval (cooldown) while firing; 0 = never repeat")
+    repeat: str | None = Field(
+        None,
+        description="repeat interval (cooldown) while firing; 0 = never repeat; "
+        "omitted: the configured alerts.default_cooldown_minutes (15m by default)",
+    )
     severity: str = Field("warning", json_schema_extra={"enum": list(SEVERITIES)})
     category: str = "general"
     alert_labels: dict[str, str] | str | None = None
@@ -368,7 +365,7 @@ def rule_list() -> flask.Response:
 def rule_create() -> flask.Response:
     """Create a rule (admin); validated like the editor, a 400 names the first bad field."""
     body = validated(RuleBody, "json")
-    rule = actions.save_rule(services().store, _actor(), _form(body))
+    rule = actions.save_rule(services().store, current_actor(), _form(body))
     assert rule.id is not None
     return flask.jsonify(_rule_out(_rule_or_404(rule.id)))
 
@@ -386,7 +383,7 @@ def rule_update(rule_id: int) -> flask.Response:
     """Replace a rule's fields (admin)."""
     body = validated(RuleBody, "json")
     _rule_or_404(rule_id)
-    actions.save_rule(services().store, _actor(), _form(body), rule_id)
+    actions.save_rule(services().store, current_actor(), _form(body), rule_id)
     return flask.jsonify(_rule_out(_rule_or_404(rule_id)))
 
 
@@ -394,7 +391,7 @@ def rule_update(rule_id: int) -> flask.Response:
 @spec.validate(resp=responses(Deleted, 404), tags=TAGS)
 def rule_delete(rule_id: int) -> flask.Response:
     """Delete a rule and its alerts (admin)."""
-    _found("rule_id", lambda: actions.delete_rule(services().store, _actor(), rule_id))
+    _found("rule_id", lambda: actions.delete_rule(services().store, current_actor(), rule_id))
     return flask.jsonify(deleted=rule_id)
 
 
@@ -489,8 +486,8 @@ class SilenceBody(Query):
     host: str | None = None
     severity: str | None = None
     labels: dict[str, str] | str | None = None
-    starts_at: str | None = Field(None, description=f"{_TIME} Default now (fixed windows).")
-    ends_at: str | None = Field(None, description="end of a fixed window")
+    starts_at: TimeText | None = Field(None, description=f"{_TIME} Default now (fixed windows).")
+    ends_at: TimeText | None = Field(None, description="end of a fixed window")
     cron: str | None = Field(
         None, description="recurring window start, cron syntax: '0 2 * * 0' = Sundays 02:00"
     )
@@ -545,7 +542,7 @@ def silence_list() -> flask.Response:
 def silence_create() -> flask.Response:
     """Create a silence (operator)."""
     body = validated(SilenceBody, "json")
-    silence_id = actions.save_silence(services().store, _actor(), body.model_dump())
+    silence_id = actions.save_silence(services().store, current_actor(), body.model_dump())
     return flask.jsonify(_silence_out(_silence_or_404(silence_id)))
 
 
@@ -555,7 +552,7 @@ def silence_update(silence_id: int) -> flask.Response:
     """Change a silence (operator)."""
     body = validated(SilenceBody, "json")
     _silence_or_404(silence_id)
-    actions.save_silence(services().store, _actor(), body.model_dump(), silence_id)
+    actions.save_silence(services().store, current_actor(), body.model_dump(), silence_id)
     return flask.jsonify(_silence_out(_silence_or_404(silence_id)))
 
 
@@ -563,7 +560,7 @@ def silence_update(silence_id: int) -> flask.Response:
 @spec.validate(resp=responses(Deleted, 404), tags=TAGS)
 def silence_delete(silence_id: int) -> flask.Response:
     """Delete a silence (operator)."""
-    _found("silence_id", lambda: actions.delete_silence(services().store, _actor(), silence_id))
+    _found("silence_id", lambda: actions.delete_silence(services().store, current_actor(), silence_id))
     return flask.jsonify(deleted=silence_id)
 
 
@@ -583,7 +580,7 @@ def silence_preview_route() -> flask.Response:
 
 
 class ChannelBody(Query):
-    name: str
+    name: str = Field(min_length=1, max_length=191, pattern=r"\S")
     kind: Literal["webhook", "slack", "email", "apprise"] = "webhook"
     url: str | None = Field(
         None, description="webhook URL, Slack incoming-webhook URL or Apprise URL (http(s) for webhooks)"
@@ -611,7 +608,7 @@ class ChannelOut(BaseModel):
     )
 
 
-class ChannelsOut(BaseModel):
+class WebhooksOut(BaseModel):
     webhooks: list[ChannelOut]
 
 
@@ -638,7 +635,7 @@ def _channel_or_404(channel_id: int) -> dict[str, Any]:
 
 
 @api.get("/webhooks")
-@spec.validate(resp=responses(ChannelsOut), tags=TAGS)
+@spec.validate(resp=responses(WebhooksOut), tags=TAGS)
 def webhook_list() -> flask.Response:
     """Notification channels (webhook, Slack, email, Apprise); secrets are never returned."""
     return flask.jsonify(
@@ -652,7 +649,7 @@ def webhook_create() -> flask.Response:
     """Add a channel (admin). A webhook's signing secret is in this answer only."""
     body = validated(ChannelBody, "json")
     found = services()
-    created = actions.create_channel(found.store, found.settings, _actor(), body.model_dump())
+    created = actions.create_channel(found.store, found.settings, current_actor(), body.model_dump())
     return flask.jsonify(
         {**_channel_out(_channel_or_404(created.id)), "signing_secret": created.signing_secret}
     )
@@ -665,7 +662,7 @@ def webhook_update(webhook_id: int) -> flask.Response:
     body = validated(ChannelBody, "json")
     found = services()
     _channel_or_404(webhook_id)
-    actions.update_channel(found.store, found.settings, _actor(), webhook_id, body.model_dump())
+    actions.update_channel(found.store, found.settings, current_actor(), webhook_id, body.model_dump())
     return flask.jsonify(_channel_out(_channel_or_404(webhook_id)))
 
 
@@ -673,7 +670,7 @@ def webhook_update(webhook_id: int) -> flask.Response:
 @spec.validate(resp=responses(Deleted, 404), tags=TAGS)
 def webhook_delete(webhook_id: int) -> flask.Response:
     """Delete a channel and its delivery log (admin)."""
-    _found("webhook_id", lambda: actions.delete_channel(services().store, _actor(), webhook_id))
+    _found("webhook_id", lambda: actions.delete_channel(services().store, current_actor(), webhook_id))
     return flask.jsonify(deleted=webhook_id)
 
 
@@ -683,7 +680,9 @@ def webhook_test(webhook_id: int) -> flask.Response:
     """Send a test notification now (operator); the attempt is in the delivery log."""
     found = services()
     _channel_or_404(webhook_id)
-    result = actions.test_channel(found.store, found.settings, _actor(), webhook_id, base_url(found.settings))
+    result = actions.test_channel(
+        found.store, found.settings, current_actor(), webhook_id, base_url(found.settings)
+    )
     return flask.jsonify(ok=result.ok, status_code=result.status_code, response=result.response[:500])
 
 
@@ -691,5 +690,7 @@ def webhook_test(webhook_id: int) -> flask.Response:
 @spec.validate(resp=responses(ToggleOut, 404), tags=TAGS)
 def webhook_toggle(webhook_id: int) -> flask.Response:
     """Enable or disable a channel (admin)."""
-    enabled = _found("webhook_id", lambda: actions.toggle_channel(services().store, _actor(), webhook_id))
+    enabled = _found(
+        "webhook_id", lambda: actions.toggle_channel(services().store, current_actor(), webhook_id)
+    )
     return flask.jsonify(id=webhook_id, enabled=enabled)

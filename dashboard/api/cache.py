@@ -12,11 +12,10 @@ from typing import Any, Literal
 import flask
 from pydantic import BaseModel, Field
 
-from dashboard.api.core import BadParameter, Query, api, iso, responses, spec, validated
-from dashboard.services import current_actor, services
+from dashboard.api.core import BadParameter, Query, TimeText, api, iso, responses, spec, validated
+from dashboard.services import current_actor, live_settings, services
 from storage.cache import JobConflict
 from tasks import cache_types as rkeys
-from tasks.actions import Actor
 from tasks.actions import cache as actions
 
 __all__ = [
@@ -35,19 +34,11 @@ TAGS = ["cache"]
 _NAMED = re.compile(r"^([a-z_]+): ")  # an action's message that already names its parameter
 
 
-def _actor() -> Actor | None:
-    """The session's user, or the API token's (with the token's role)."""
-    token = getattr(flask.g, "api_token", None)
-    if token is not None:
-        return Actor(username=token.username, role=token.role)
-    return current_actor()
-
-
 def _target(name: str) -> str:
     from tasks.cache_jobs import target_url
 
     try:
-        target_url(services().settings, name)
+        target_url(live_settings(), name)
     except LookupError:
         raise BadParameter("target", f"target: unknown Redis target {name!r}", status=404) from None
     return name
@@ -168,10 +159,10 @@ class PolicyBody(Query):
     policy: str | None = Field(None, description="one of the server's policies")
 
 
-class HistoryQuery(Query):
+class EvictionHistoryQuery(Query):
     target: str | None = Field(None, description="one target's history; default every target's")
-    since: str = Field("30d", description="a duration ago (30d) or ISO 8601")
-    until: str | None = None
+    since: TimeText = Field("30d", description="a duration ago (30d) or ISO 8601")
+    until: TimeText | None = None
     limit: int = Field(200, ge=1, le=5000)
 
 
@@ -228,13 +219,13 @@ def cache_statistics() -> flask.Response:
 def cache_keys() -> flask.Response:
     """One page of keys (SCAN, never KEYS) with type, TTL, size and memory; follow ``next_cursor``."""
     q = validated(KeysQuery)
-    settings, store = services().settings, services().store
+    settings, store = live_settings(), services().store
     page = _call(
         "pattern",
         lambda: actions.browse_keys(
             store,
             settings,
-            _actor(),
+            current_actor(),
             target=_target(q.target),
             db=q.db,
             pattern=q.pattern,
@@ -273,7 +264,7 @@ def _job(job: Any) -> dict[str, Any]:
 def cache_clear() -> tuple[flask.Response, int]:
     """Clear the keys matching a pattern: ``dry_run`` (the default) counts them; otherwise a job starts."""
     body = validated(ClearBody, "json")
-    settings, store, actor = services().settings, services().store, _actor()
+    settings, store, actor = live_settings(), services().store, current_actor()
     target = _target(body.target)
     if body.dry_run:
         dry = _call(
@@ -297,7 +288,7 @@ def cache_clear() -> tuple[flask.Response, int]:
 def cache_clear_tag(tag: str) -> tuple[flask.Response, int]:
     """Clear the keys a tag set lists, and the set: ``dry_run`` (the default) counts them first."""
     body = validated(TagBody, "json")
-    settings, store, actor = services().settings, services().store, _actor()
+    settings, store, actor = live_settings(), services().store, current_actor()
     target = _target(body.target)
     if body.dry_run:
         tag_set, dry = _call(
@@ -331,7 +322,8 @@ def cache_policies() -> flask.Response:
     q = validated(TargetQuery)
     target = _target(q.target)
     found = _call(
-        "target", lambda: actions.read_policy(services().store, services().settings, _actor(), target=target)
+        "target",
+        lambda: actions.read_policy(services().store, live_settings(), current_actor(), target=target),
     )
     return flask.jsonify(_policy(target, found))
 
@@ -346,8 +338,8 @@ def cache_set_policies() -> flask.Response:
         "maxmemory",
         lambda: actions.change_policy(
             services().store,
-            services().settings,
-            _actor(),
+            live_settings(),
+            current_actor(),
             target=target,
             maxmemory=body.maxmemory,
             policy=body.policy,
@@ -357,10 +349,10 @@ def cache_set_policies() -> flask.Response:
 
 
 @api.get("/cache/eviction-history")
-@spec.validate(query=HistoryQuery, resp=responses(HistoryOut), tags=TAGS)
+@spec.validate(query=EvictionHistoryQuery, resp=responses(HistoryOut), tags=TAGS)
 def cache_eviction_history() -> flask.Response:
     """Clears, tag clears, flushes, policy changes and eviction-rule runs, newest first."""
-    q = validated(HistoryQuery)
+    q = validated(EvictionHistoryQuery)
     try:
         frame = services().store.cache.history(target=q.target, since=q.since, until=q.until, limit=q.limit)
     except ValueError as exc:
@@ -396,7 +388,7 @@ def cache_job(job_id: str) -> flask.Response:
 def cache_cancel_job(job_id: str) -> flask.Response:
     """Cancel a running job: it stops after its current batch (operator)."""
     try:
-        job = actions.cancel_job(services().store, _actor(), job_id=job_id)
+        job = actions.cancel_job(services().store, current_actor(), job_id=job_id)
     except LookupError:
         raise BadParameter("job_id", f"job_id: no cache job {job_id!r}", status=404) from None
     return flask.jsonify(_job(job))

@@ -27,7 +27,11 @@ ConfigValue = int | float | str
 
 
 class ConfigListQuery(Query):
-    category: str | None = Field(None, description="only this category (see /api/config/categories)")
+    category: str | None = Field(
+        None,
+        description="only this category (see /api/config/categories)",
+        json_schema_extra={"enum": [*CATEGORIES, None]},
+    )
 
 
 class ConfigItem(BaseModel):
@@ -66,7 +70,11 @@ class ConfigSetIn(Query):
 
 
 class ConfigBulkIn(Query):
-    values: dict[str, ConfigValue] = Field(description="key -> new value; all are applied or none")
+    values: dict[str, ConfigValue] = Field(
+        min_length=1,
+        description="key -> new value; all are applied or none",
+        json_schema_extra={"propertyNames": {"enum": list(DEFINITIONS)}},
+    )
 
 
 class EmptyQuery(Query):

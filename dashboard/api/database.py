@@ -15,12 +15,12 @@ import flask
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from dashboard.api.core import BadParameter, Query, api, iso, responses, spec, validated
+from dashboard.api.core import BadParameter, Query, TimeText, api, iso, responses, spec, validated
 from dashboard.database_reads import blind_spot, kpis, mask_sample, replication_summary
 from dashboard.explain_plan import read_plan
-from dashboard.services import current_actor, services
+from dashboard.services import current_actor, live_settings, services
 from storage.timeparse import resolve_range
-from tasks.actions import Actor, PermissionDenied
+from tasks.actions import PermissionDenied
 from tasks.actions.database import explain_now
 from tasks.database_targets import target_names
 
@@ -44,8 +44,8 @@ _SORTS = Literal[
 
 class WindowQuery(Query):
     target: str = Field(description="a configured MySQL/MariaDB target name")
-    since: str = Field("24h", description="start: a duration ago (24h) or ISO 8601")
-    until: str | None = Field(None, description="end: a duration ago or ISO 8601; default now")
+    since: TimeText = Field("24h", description="start: a duration ago (24h) or ISO 8601")
+    until: TimeText | None = Field(None, description="end: a duration ago or ISO 8601; default now")
 
 
 class QueriesQuery(WindowQuery):
@@ -230,7 +230,7 @@ class ResourcesOut(Window):
 
 
 def _window(q: WindowQuery) -> tuple[datetime, datetime]:
-    if q.target not in target_names(services().settings):
+    if q.target not in target_names(live_settings()):
         raise BadParameter("target", f"target: unknown MySQL target {q.target!r}", status=404)
     try:
         return resolve_range(q.since, q.until)
@@ -240,14 +240,6 @@ def _window(q: WindowQuery) -> tuple[datetime, datetime]:
         if not message.startswith(f"{parameter}:"):
             message = f"{parameter}: {message.removeprefix('until ')}"
         raise BadParameter(parameter, message) from None
-
-
-def _actor() -> Actor | None:
-    """Who is asking: the API token's user (capped at their role), else the session's user."""
-    token = flask.g.get("api_token")
-    if token is not None:
-        return Actor(username=token.username, role=token.role)
-    return current_actor()
 
 
 def _echo(q: WindowQuery, start: datetime, end: datetime) -> dict[str, str]:
@@ -308,7 +300,7 @@ def database_connections() -> flask.Response:
     max_connections, and the history of connections and running threads."""
     q = validated(WindowQuery)
     start, end = _window(q)
-    found = kpis(services().store, services().settings, q.target)
+    found = kpis(services().store, live_settings(), q.target)
     assert found is not None  # _window checked the target
     status = {"up": found.up, "reason": found.reason, "message": found.message, "version": found.version,
               "uptime_seconds": found.uptime_s}  # fmt: skip
@@ -368,7 +360,7 @@ def database_slow_queries() -> flask.Response:
 
 
 def _digest_row(target: str, digest: str) -> dict[str, Any]:
-    if target not in target_names(services().settings):
+    if target not in target_names(live_settings()):
         raise BadParameter("target", f"target: unknown MySQL target {target!r}", status=404)
     found = services().store.database.find_digest(target=target, digest=digest)
     if found is None:
@@ -413,7 +405,9 @@ def database_explain_run(digest: str) -> flask.Response | tuple[flask.Response, 
     found = _digest_row(q.target, digest)
     found_services = services()
     try:
-        explain_now(found_services.store, found_services.settings, _actor(), digest_id=int(found["id"]))
+        explain_now(
+            found_services.store, found_services.settings, current_actor(), digest_id=int(found["id"])
+        )
     except PermissionDenied:
         raise  # 403, already audited
     except Exception as exc:  # refused (not read-only, no sample) or failed (timeout, server down)

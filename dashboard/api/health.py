@@ -1,15 +1,23 @@
-"""Health, liveness and readiness: public, so load balancers can probe them."""
+"""Health, liveness and readiness: public, so load balancers can probe them.
+
+Public does not mean open to all: ``VITALS_HEALTH_ALLOW`` (CIDR networks) limits who may read them
+(403 outside), and ``VITALS_HEALTH_RATE_LIMIT`` caps probes per client address across all three (429).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import functools
+import ipaddress
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 import flask
 from pydantic import BaseModel, Field
 from spectree import Response
 
-from dashboard.api.core import api, iso, spec
-from dashboard.services import services
+from dashboard.api.core import ApiError, api, iso, spec
+from dashboard.limits import limiter
+from dashboard.services import live_settings, services
 from storage.health import HealthResult, ping
 from storage.timeparse import utc_now
 from tasks import health_jobs
@@ -17,6 +25,43 @@ from tasks import health_jobs
 __all__ = ["health", "live", "ready"]
 
 PUBLIC: dict[str, list[str]] = {}  # spectree: no security requirement (load balancers probe these)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def health_allowed(address: str | None, networks: list[str]) -> bool:
+    """Whether a client address may read the health probes (an empty allow-list allows anyone)."""
+    if not networks:
+        return True
+    try:
+        client = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    if isinstance(client, ipaddress.IPv6Address) and client.ipv4_mapped is not None:
+        client = client.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1 on a dual-stack socket
+    return any(client in ipaddress.ip_network(network, strict=False) for network in networks)
+
+
+def _allowed_networks_only(view: F) -> F:
+    """403 (JSON) for a client outside ``VITALS_HEALTH_ALLOW``, before the view runs."""
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        address = flask.request.remote_addr  # the real client when ProxyFix trusts the proxy
+        if not health_allowed(address, services().settings.health_allow):
+            response = flask.jsonify(error=f"address {address} is not in VITALS_HEALTH_ALLOW", parameter=None)
+            response.status_code = 403
+            return response
+        return view(*args, **kwargs)
+
+    return guarded  # type: ignore[return-value]
+
+
+def _health_rate() -> str:
+    return services().settings.health_rate_limit
+
+
+# One budget per client address over all three probes.
+_probe_limit = limiter.shared_limit(_health_rate, scope="health")
 
 
 class Alive(BaseModel):
@@ -52,20 +97,31 @@ class HealthReport(BaseModel):
 
 
 @api.get("/health/live")
-@spec.validate(resp=Response(HTTP_200=Alive), tags=["health"], security=PUBLIC)
+@_probe_limit
+@_allowed_networks_only
+@spec.validate(
+    resp=Response(HTTP_200=Alive, HTTP_403=ApiError, HTTP_429=ApiError), tags=["health"], security=PUBLIC
+)
 def live() -> flask.Response:
     """The process answers: nothing more is checked."""
     return flask.jsonify(status="ok")
 
 
 @api.get("/health/ready")
-@spec.validate(resp=Response(HTTP_200=Readiness, HTTP_503=Readiness), tags=["health"], security=PUBLIC)
+@_probe_limit
+@_allowed_networks_only
+@spec.validate(
+    resp=Response(HTTP_200=Readiness, HTTP_503=Readiness, HTTP_403=ApiError, HTTP_429=ApiError),
+    tags=["health"],
+    security=PUBLIC,
+)
 def ready() -> tuple[flask.Response, int]:
     """Ready to serve: the store answers a trivial query and every critical check passes."""
     found = services()
     try:
         ping(found.store.engine)
-        results = health_jobs.health_report(found.store, found.settings, only_critical=True)
+        # The stored configuration (fail-after count, thresholds, targets) as in effect now.
+        results = health_jobs.health_report(found.store, live_settings(), only_critical=True)
     except Exception as exc:
         words = health_jobs.redact_text(
             str(getattr(exc, "orig", None) or exc).splitlines()[0], found.settings
@@ -82,7 +138,13 @@ def ready() -> tuple[flask.Response, int]:
 
 
 @api.get("/health")
-@spec.validate(resp=Response(HTTP_200=HealthReport, HTTP_503=HealthReport), tags=["health"], security=PUBLIC)
+@_probe_limit
+@_allowed_networks_only
+@spec.validate(
+    resp=Response(HTTP_200=HealthReport, HTTP_503=HealthReport, HTTP_403=ApiError, HTTP_429=ApiError),
+    tags=["health"],
+    security=PUBLIC,
+)
 def health() -> tuple[flask.Response, int]:
     """Every health check with its latest result; 503 when a critical check fails (for load balancers).
 
@@ -94,7 +156,7 @@ def health() -> tuple[flask.Response, int]:
     """
     found = services()
     try:
-        results = health_jobs.health_report(found.store, found.settings)
+        results = health_jobs.health_report(found.store, live_settings())
     except Exception as exc:  # the store itself is down: nothing could be read or recorded
         words = health_jobs.redact_text(
             str(getattr(exc, "orig", None) or exc).splitlines()[0], found.settings

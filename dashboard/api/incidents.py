@@ -8,14 +8,13 @@ from typing import Any
 
 import flask
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
-from dashboard.api.core import Query, api, iso, responses, spec, validated
+from dashboard.api.core import Query, TimeText, api, iso, responses, spec, validated
 from dashboard.services import current_actor, services
 from storage.incidents import INCIDENT_SEVERITIES, INCIDENT_STATUSES, IncidentInputError, UnknownIncident
 from storage.postmortem import postmortem_document
 from tasks.actions import incidents as actions
-from tasks.actions.gate import Actor
 
 __all__ = [
     "incident_comment",
@@ -49,8 +48,8 @@ class IncidentsQuery(Query):
     status: str | None = Field(None, description=f"comma-separated: {_STATUSES}, or open (all but resolved)")
     severity: str | None = Field(None, description=f"comma-separated: {_SEVERITIES}")
     target: str | None = Field(None, description="an affected target's name")
-    since: str = Field("30d", description="active since: a duration ago (30d) or ISO 8601")
-    until: str | None = Field(None, description="active until (default now)")
+    since: TimeText = Field("30d", description="active since: a duration ago (30d) or ISO 8601")
+    until: TimeText | None = Field(None, description="active until (default now)")
     limit: int = Field(200, ge=1, le=1000)
 
 
@@ -116,12 +115,12 @@ class IncidentOut(BaseModel):
 
 
 class CreateBody(Query):
-    title: str = Field(min_length=1, max_length=255)
-    severity: str = Field(description=_SEVERITIES)
+    title: str = Field(min_length=1, max_length=255, pattern=r"\S")
+    severity: str = Field(description=_SEVERITIES, json_schema_extra={"enum": list(INCIDENT_SEVERITIES)})
     description: str | None = None
     targets: list[str] = Field(default_factory=list, description="affected target names")
     owner: str | None = None
-    impact_started_at: str | None = Field(None, description="ISO 8601; default: when it was detected")
+    impact_started_at: TimeText | None = Field(None, description="ISO 8601; default: when it was detected")
 
 
 class FromAlertBody(Query):
@@ -131,38 +130,32 @@ class FromAlertBody(Query):
 class UpdateBody(Query):
     """Only the fields sent change; all of them or none."""
 
-    title: str | None = Field(None, min_length=1, max_length=255)
+    title: str | None = Field(None, min_length=1, max_length=255, pattern=r"\S")
     description: str | None = None
-    severity: str | None = Field(None, description=_SEVERITIES)
+    severity: str | None = Field(
+        None, description=_SEVERITIES, json_schema_extra={"enum": list(INCIDENT_SEVERITIES)}
+    )
     owner: str | None = Field(None, description="empty string: nobody")
     targets: list[str] | None = None
-    impact_started_at: str | None = Field(None, description="ISO 8601; not after the resolution")
+    impact_started_at: TimeText | None = Field(None, description="ISO 8601; not after the resolution")
     postmortem: str | None = Field(None, description="Markdown; editable after resolution")
 
 
 class StatusBody(Query):
-    status: str = Field(description=_STATUSES)
+    status: str = Field(description=_STATUSES, json_schema_extra={"enum": list(INCIDENT_STATUSES)})
     note: str | None = Field(None, description="why (shown on the timeline); required to reopen")
-    reopen: bool = Field(False, description="reopen a resolved incident (status must be investigating)")
+    reopen: StrictBool = Field(False, description="reopen a resolved incident (status must be investigating)")
 
 
 class CommentBody(Query):
     body: str = Field(min_length=1, max_length=100_000)
 
 
-class EntryOut(BaseModel):
+class TimelineEntryOut(BaseModel):
     id: int
 
 
 # -- routes -------------------------------------------------------------------------------------
-
-
-def _actor() -> Actor | None:
-    """The session's user, or the API token's (its role capped at its user's), for the actions."""
-    token = getattr(flask.g, "api_token", None)
-    if token is not None:
-        return Actor(username=token.username, role=token.role)
-    return current_actor()
 
 
 def _when(value: Any) -> str | None:
@@ -176,7 +169,7 @@ def _summary(row: Any) -> dict[str, Any]:
         "title": row.title,
         "status": row.status,
         "severity": row.severity,
-        "owner": row.owner,
+        "owner": None if pd.isna(row.owner) else row.owner,  # pandas reads a NULL owner as NaN
         "targets": list(row.targets),
         "source": row.source,
         "opened_at": iso(row.opened_at),
@@ -243,7 +236,7 @@ def incident_create() -> flask.Response:
     body = validated(CreateBody, "json")
     incident_id = actions.create_incident(
         services().store,
-        _actor(),
+        current_actor(),
         title=body.title,
         severity=body.severity,
         description=body.description,
@@ -259,7 +252,7 @@ def incident_create() -> flask.Response:
 def incident_from_alert() -> flask.Response:
     """Open an incident for an alert and link it (operator)."""
     body = validated(FromAlertBody, "json")
-    incident_id = actions.open_from_alert(services().store, _actor(), body.alert_id)
+    incident_id = actions.open_from_alert(services().store, current_actor(), body.alert_id)
     return flask.jsonify(_detail(incident_id))
 
 
@@ -276,7 +269,7 @@ def incident_update(incident_id: int) -> flask.Response:
     """Change the fields sent, all or nothing (operator)."""
     body = validated(UpdateBody, "json")
     changes = {field: getattr(body, field) for field in body.model_fields_set}
-    actions.update_incident(services().store, _actor(), incident_id, changes)
+    actions.update_incident(services().store, current_actor(), incident_id, changes)
     return flask.jsonify(_detail(incident_id))
 
 
@@ -286,7 +279,7 @@ def incident_status(incident_id: int) -> flask.Response:
     """Move along investigating -> identified -> monitoring -> resolved; jumps that make no sense are
     refused. A resolved incident is reopened with ``reopen: true``, status investigating and a note."""
     body = validated(StatusBody, "json")
-    store, actor = services().store, _actor()
+    store, actor = services().store, current_actor()
     if body.reopen:
         if body.status.strip().lower() != "investigating":
             raise IncidentInputError("status", "a reopened incident starts again at investigating")
@@ -297,11 +290,11 @@ def incident_status(incident_id: int) -> flask.Response:
 
 
 @api.post("/incidents/<int:incident_id>/comments")
-@spec.validate(json=CommentBody, resp=responses(EntryOut, 404), tags=["incidents"])
+@spec.validate(json=CommentBody, resp=responses(TimelineEntryOut, 404), tags=["incidents"])
 def incident_comment(incident_id: int) -> flask.Response:
     """Add a comment to the timeline (operator)."""
     body = validated(CommentBody, "json")
-    entry = actions.comment_incident(services().store, _actor(), incident_id, body.body)
+    entry = actions.comment_incident(services().store, current_actor(), incident_id, body.body)
     return flask.jsonify(id=entry)
 
 

@@ -16,20 +16,21 @@ import flask
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from dashboard.api.core import BadParameter, Query, api, iso, responses, spec, validated
+from dashboard.api.core import BadParameter, Query, TimeText, api, iso, responses, spec, validated
 from dashboard.services import current_actor, services
-from storage.log_archives import ArchiveError
 from storage.logs import LOG_LEVELS
-from tasks.actions import Actor
 from tasks.actions import logs as actions
 
 __all__ = [
     "log_archive_create",
+    "log_archive_delete_hot_rows",
     "log_archive_download",
     "log_archive_restore",
     "log_archives",
+    "log_cancel_job",
     "log_channels",
     "log_entry",
+    "log_job",
     "log_levels",
     "log_search",
     "log_search_post",
@@ -37,13 +38,6 @@ __all__ = [
 
 TAGS = ["logs"]
 _TIME = "A duration ago (`15m`, `24h`, `7d`), `now`, or an ISO 8601 time (UTC unless it has an offset)."
-
-
-def _actor() -> Actor | None:
-    token = getattr(flask.g, "api_token", None)
-    if token is not None:
-        return Actor(username=token.username, role=token.role)
-    return current_actor()
 
 
 # -- models ---------------------------------------------------------------------------------------
@@ -62,8 +56,8 @@ class Criteria(Query):
     host: str | None = Field(None, max_length=191, description="Host, exactly.")
     source: str | None = Field(None, max_length=255, description="Source file path, exactly.")
     request_id: str | None = Field(None, max_length=64, description="Request id, exactly.")
-    since: str = Field("24h", min_length=1, description=f"Start (inclusive). {_TIME}")
-    until: str | None = Field(None, min_length=1, description=f"End (exclusive). {_TIME} Default: now.")
+    since: TimeText = Field("24h", description=f"Start (inclusive). {_TIME}")
+    until: TimeText | None = Field(None, description=f"End (exclusive). {_TIME} Default: now.")
 
 
 class SearchQuery(Criteria):
@@ -101,8 +95,8 @@ class EntryOut(BaseModel):
 
 
 class RangeQuery(Query):
-    since: str = Field("24h", min_length=1, description=f"Start (inclusive). {_TIME}")
-    until: str | None = Field(None, min_length=1, description=f"End (exclusive). {_TIME}")
+    since: TimeText = Field("24h", description=f"Start (inclusive). {_TIME}")
+    until: TimeText | None = Field(None, description=f"End (exclusive). {_TIME}")
     host: str | None = Field(None, max_length=191)
 
 
@@ -116,7 +110,7 @@ class LevelsOut(BaseModel):
 
 
 class ChannelsQuery(Query):
-    since: str = Field("7d", min_length=1, description=f"Seen since. {_TIME}")
+    since: TimeText = Field("7d", description=f"Seen since. {_TIME}")
 
 
 class ChannelsOut(BaseModel):
@@ -146,9 +140,19 @@ class NoQuery(Query):
     """No parameters."""
 
 
-class ActionOut(BaseModel):
-    message: str
-    archive: ArchiveOut | None = None
+class JobOut(BaseModel):
+    id: str
+    kind: str = Field(description="archive, restore or delete_hot")
+    status: str = Field(description="queued, running, done, cancelled or failed")
+    username: str | None
+    archive_id: int | None
+    created_at: str
+    updated_at: str
+    params: dict[str, Any]
+    progress: dict[str, Any] = Field(description="done and (when known) total entries")
+    result: dict[str, Any] | None
+    error: str | None
+    cancel_requested: bool
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -305,10 +309,28 @@ def log_archives() -> flask.Response:
     return flask.jsonify(archives=[_archive_dict(row) for row in frame.to_dict("records")])
 
 
+def _job(job: Any) -> dict[str, Any]:
+    return JobOut(**actions.job_view(job)).model_dump()
+
+
+def _started(start: Any) -> tuple[flask.Response, int]:
+    """Run an action that starts a job; 202 with the job to follow at ``/api/logs/jobs/{id}``."""
+    try:
+        job = start()
+    except KeyError as exc:
+        raise BadParameter("id", f"id: no log archive {exc.args[0]}", status=404) from None
+    except ValueError as exc:
+        raise BadParameter(str(exc).split(":", 1)[0], str(exc)) from None
+    response = flask.jsonify(_job(job))
+    response.headers["Location"] = f"/api/logs/jobs/{job.id}"
+    return response, 202
+
+
 @api.post("/logs/archives/create")
-@spec.validate(json=Criteria, resp=responses(ActionOut), tags=TAGS)
-def log_archive_create() -> flask.Response:
-    """Archive the entries matching the criteria to gzip JSON Lines (operator). The hot rows stay."""
+@spec.validate(json=Criteria, resp=responses(None, HTTP_202=JobOut), tags=TAGS)
+def log_archive_create() -> tuple[flask.Response, int]:
+    """Start archiving the entries matching the criteria to gzip JSON Lines (operator); the hot rows
+    stay. Answers 202 with the job; the new archive's id is in its ``result`` once done."""
     args = validated(Criteria, "json")
     criteria = actions.ArchiveCriteria(
         since=args.since,
@@ -320,31 +342,47 @@ def log_archive_create() -> flask.Response:
         source=args.source,
         request_id=args.request_id,
     )
-    try:
-        message = actions.archive_logs(
-            services().store, _actor(), services().settings.log_archive_dir, criteria
-        )
-    except ValueError as exc:
-        raise BadParameter(str(exc).split(":", 1)[0], str(exc)) from None
-    except OSError as exc:
-        raise BadParameter(
-            "since", f"since: the archive could not be written ({exc.strerror or exc})", 507
-        ) from None
-    frame = services().store.logs.archives()
-    newest = _archive_dict(frame.iloc[0].to_dict()) if "Archived" in message and len(frame) else None
-    return flask.jsonify(message=message, archive=newest)
+    store, settings = services().store, services().settings
+    return _started(lambda: actions.start_archive(store, settings, current_actor(), criteria))
 
 
 @api.post("/logs/archives/<int:archive_id>/restore")
-@spec.validate(query=NoQuery, resp=responses(ActionOut, 404, 409), tags=TAGS)
-def log_archive_restore(archive_id: int) -> flask.Response:
-    """Put a verified archive's entries back into the hot table; entries still there are skipped (operator)."""
-    _archive(archive_id)
+@spec.validate(query=NoQuery, resp=responses(None, 404, HTTP_202=JobOut), tags=TAGS)
+def log_archive_restore(archive_id: int) -> tuple[flask.Response, int]:
+    """Start putting a verified archive's entries back into the hot table (operator); entries still
+    there are skipped. A corrupted archive makes the job fail with the reason, restoring nothing."""
+    store, settings = services().store, services().settings
+    return _started(lambda: actions.start_restore(store, settings, current_actor(), archive_id))
+
+
+@api.post("/logs/archives/<int:archive_id>/delete-hot-rows")
+@spec.validate(query=NoQuery, resp=responses(None, 404, HTTP_202=JobOut), tags=TAGS)
+def log_archive_delete_hot_rows(archive_id: int) -> tuple[flask.Response, int]:
+    """Start deleting an archive's entries from the hot table (admin); the job verifies the archive
+    first and deletes nothing when it fails."""
+    store, settings = services().store, services().settings
+    return _started(lambda: actions.start_delete_hot_rows(store, settings, current_actor(), archive_id))
+
+
+@api.get("/logs/jobs/<job_id>")
+@spec.validate(query=NoQuery, resp=responses(JobOut, 404), tags=TAGS)
+def log_job(job_id: str) -> flask.Response:
+    """A background archive, restore or delete: status, progress, and its outcome once finished."""
+    job = services().store.logs.job(id=job_id)
+    if job is None:
+        raise BadParameter("job_id", f"job_id: no log job {job_id!r}", status=404)
+    return flask.jsonify(_job(job))
+
+
+@api.delete("/logs/jobs/<job_id>")
+@spec.validate(query=NoQuery, resp=responses(JobOut, 404), tags=TAGS)
+def log_cancel_job(job_id: str) -> flask.Response:
+    """Cancel a running job (operator): it stops after its current batch and keeps nothing."""
     try:
-        message = actions.restore_archive(services().store, _actor(), archive_id)
-    except ArchiveError as exc:
-        raise BadParameter("id", f"id: archive {archive_id} cannot be restored: {exc}", status=409) from None
-    return flask.jsonify(message=message, archive=_archive_dict(_archive(archive_id)))
+        job = actions.cancel_job(services().store, current_actor(), job_id)
+    except LookupError:
+        raise BadParameter("job_id", f"job_id: no log job {job_id!r}", status=404) from None
+    return flask.jsonify(_job(job))
 
 
 @api.get("/logs/archives/<int:archive_id>/download")

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import flask
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from dashboard.api.core import BadParameter, Query, api, duration_text, iso, responses, spec, validated
+from dashboard.api.core import (
+    BadParameter,
+    DurationText,
+    Query,
+    TimeText,
+    api,
+    duration_text,
+    iso,
+    responses,
+    spec,
+    validated,
+)
 from dashboard.services import services
 from storage.export import (
     FORMATS,
@@ -70,13 +81,12 @@ class Catalog(BaseModel):
 
 
 class HistoryQuery(Query):
-    since: str = Field("1h", min_length=1, description=f"Start of the window (inclusive). {_TIME}")
-    until: str | None = Field(
+    since: TimeText = Field("1h", description=f"Start of the window (inclusive). {_TIME}")
+    until: TimeText | None = Field(
         None, min_length=1, description=f"End of the window (exclusive). {_TIME} Default now."
     )
-    step: str | None = Field(
+    step: DurationText | None = Field(
         None,
-        min_length=1,
         description="Bucket size (`10s`, `5m`, `1h`). Default: the smallest that keeps each series under "
         f"1,500 points. At most {MAX_HISTORY_POINTS:,} points per series.",
     )
@@ -104,13 +114,15 @@ class History(BaseModel):
 
 
 class ExportQuery(Query):
-    metric: list[str] = Field(description="A metric to export; repeat for several.")
-    since: str = Field("1h", min_length=1, description=f"Start of the window (inclusive). {_TIME}")
-    until: str | None = Field(
+    metric: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1, description="A metric to export; repeat for several."
+    )
+    since: TimeText = Field("1h", description=f"Start of the window (inclusive). {_TIME}")
+    until: TimeText | None = Field(
         None, min_length=1, description=f"End of the window (exclusive). {_TIME} Default now."
     )
-    step: str | None = Field(
-        None, min_length=1, description="Bucket size (`10s`, `5m`, `1h`); omit for raw samples."
+    step: DurationText | None = Field(
+        None, description="Bucket size (`10s`, `5m`, `1h`); omit for raw samples."
     )
     agg: str = _AGG
     host: str | None = Field(None, min_length=1, description="Only series of this host.")

@@ -10,18 +10,28 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
 from dash import MATCH, Dash, Input, Output, Patch, State, ctx, dcc, html, no_update
 
 from dashboard import ids
-from dashboard.figures import add_threshold_bands, empty_figure, gap_threshold_ms, line_figure, series_xy
+from dashboard.cache import BUCKET_MS, aligned_now_ms, shared
+from dashboard.figures import (
+    add_threshold_bands,
+    empty_figure,
+    figure_scale,
+    gap_threshold_ms,
+    line_figure,
+    series_xy,
+    wall_time,
+)
 from dashboard.services import services
-from dashboard.timerange import resolve_range_choice, zoomed_window
+from dashboard.timerange import format_in_zone, resolve_range_choice, valid_zone, zoomed_window
 from storage.export import iter_csv, prepare_export
 from storage.reads import choose_step_ms
 from storage.store import DEFAULT_MAX_POINTS
-from storage.timeparse import format_utc, to_millis
+from storage.timeparse import to_millis
 
 __all__ = ["ChartSpec", "chart_spec", "download_chart_csv", "live_chart", "register_live_chart_callbacks"]
 
@@ -35,6 +45,8 @@ JUMP_TO_LOGS = "live-chart-jump-to-logs"
 # Half of the log window opened around a clicked point (at least; a coarse step widens it).
 JUMP_HALF_WINDOW_MS = 5 * 60_000
 CHART_HEIGHT_PX = 260
+# Appended values this many times the drawn scale's unit (1,000 MB/s on a MB/s axis) redraw the chart.
+_OUTGROWN = 1000.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,9 @@ class ChartSpec:
     # where low is bad (a hit rate) set ``low_is_bad``: the bands are drawn below the thresholds.
     thresholds: tuple[float, float] | None = None
     low_is_bad: bool = False
+    # Said instead of drawing series that are 0 throughout the window, e.g. "No swap": a host without
+    # swap reports 0 % forever, and a flat zero line reads as "swap, unused".
+    all_zero_means: str | None = None
 
 
 def live_chart(spec: ChartSpec) -> dbc.Card:
@@ -75,7 +90,9 @@ def live_chart(spec: ChartSpec) -> dbc.Card:
                 [
                     dcc.Graph(
                         id={"type": ids.LIVE_CHART, "chart": spec.key},
-                        config={"displaylogo": False, "responsive": True},
+                        # The mode bar only while the pointer is on the chart: it hid the legend's
+                        # first names and the newest points.
+                        config={"displaylogo": False, "responsive": True, "displayModeBar": "hover"},
                         # responsive charts fill their box, so the box needs a height of its own
                         style={"height": f"{CHART_HEIGHT_PX}px"},
                         figure=empty_figure("Loading…"),
@@ -111,6 +128,7 @@ def register_live_chart_callbacks(app: Dash) -> None:
         Input(ids.CUSTOM_RANGE, "start_date"),
         Input(ids.CUSTOM_RANGE, "end_date"),
         Input(ids.ZOOM_RANGE, "data"),
+        Input(ids.DISPLAY_TZ, "data"),
         State({"type": ids.LIVE_CHART_STATE, "chart": MATCH}, "data"),
     )(update_live_chart)
     app.callback(
@@ -134,7 +152,9 @@ def jump_to_logs(click: dict[str, Any] | None, state: dict[str, Any] | None) -> 
         return no_update
     point = points[0]
     try:
-        at_ms = to_millis(datetime.fromisoformat(str(point["x"]).replace(" ", "T")).replace(tzinfo=UTC))
+        # The axis shows wall time in the zone the chart was drawn in.
+        at = datetime.fromisoformat(str(point["x"]).replace(" ", "T"))
+        at_ms = to_millis(at.replace(tzinfo=ZoneInfo(valid_zone(state.get("tz")))))
     except ValueError:
         return no_update
     step_ms = (state.get("shown") or [0, 0, 0])[2] or 0
@@ -158,15 +178,19 @@ def update_live_chart(
     start_date: str | None,
     end_date: str | None,
     zoom: list[dict[str, str]] | None,
+    tz: str | None,
     state: dict[str, Any],
 ) -> tuple[Any, dict[str, Any], str]:
     spec = chart_spec(state)
-    since, until = zoomed_window(zoom) or resolve_range_choice(choice, [start_date or "", end_date or ""])
+    zone = valid_zone(tz)
+    since, until = _aligned(
+        *(zoomed_window(zoom) or resolve_range_choice(choice, [start_date or "", end_date or ""]))
+    )
     step_ms = choose_step_ms(since, until, DEFAULT_MAX_POINTS)
     # Appends add complete buckets only, so an appended point never needs correcting later; a full
     # draw also shows the partial newest bucket (else the newest minutes of a long range are hidden).
     complete_until_ms = to_millis(until) // step_ms * step_ms
-    window = f"{choice}|{start_date}|{end_date}|{zoom[-1] if zoom else ''}"
+    window = f"{choice}|{start_date}|{end_date}|{zoom[-1] if zoom else ''}|{zone}"
     can_append = (
         ctx.triggered_id == ids.REFRESH_INTERVAL
         and state.get("window") == window
@@ -176,39 +200,80 @@ def update_live_chart(
     try:
         if can_append:
             return _append(spec, state, step_ms, since, until, complete_until_ms)
-        return _redraw(spec, state, window, step_ms, since, until, to_millis(until))
+        return _redraw(spec, {**state, "tz": zone}, window, step_ms, since, until, to_millis(until))
     except Exception as exc:  # a failing store degrades this chart, not the page
         return no_update, state, f"Could not load data: {exc}"
 
 
+def _aligned(since: datetime, until: datetime) -> tuple[datetime, datetime]:
+    """A window ending now, moved to end on the sharing bucket, so every viewer in that bucket asks
+    the store the very same question (and shares one answer). A window in the past stays as it is."""
+    now_ms = to_millis(datetime.now(UTC))
+    until_ms = to_millis(until)
+    if now_ms - until_ms > 2 * BUCKET_MS:
+        return since, until
+    aligned_until = aligned_now_ms()
+    aligned_since = to_millis(since) // BUCKET_MS * BUCKET_MS
+    return _utc_ms(aligned_since), _utc_ms(aligned_until)
+
+
+def _utc_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
 def _query(spec: ChartSpec, since_ms: int, until_ms: int, step_ms: int) -> Any:
-    return services().store.metrics(
-        spec.metric,
-        since=since_ms,
-        until=until_ms,
-        every=f"{step_ms}ms",
-        agg=spec.agg,
-        host=spec.host,
-        labels=spec.labels,
-    )
+    """The chart's frame for this window (None for a metric never collected), shared by every viewer
+    asking the same question in the same bucket: the series lookup and the read run once for all."""
+
+    def read() -> Any:
+        try:
+            return services().store.metrics(
+                spec.metric,
+                since=since_ms,
+                until=until_ms,
+                every=f"{step_ms}ms",
+                agg=spec.agg,
+                host=spec.host,
+                labels=spec.labels,
+            )
+        except ValueError:
+            return None  # unknown metric: nothing was ever collected for it (shared too)
+
+    return shared(("chart-frame", *_spec_key(spec), since_ms, until_ms, step_ms), read)
+
+
+def _spec_key(spec: ChartSpec) -> tuple[Any, ...]:
+    return (spec.metric, spec.agg, spec.host, tuple(sorted((spec.labels or {}).items())))
 
 
 def _redraw(
     spec: ChartSpec, state: dict[str, Any], window: str, step_ms: int, since: Any, until: Any, until_ms: int
 ) -> tuple[Any, dict[str, Any], str]:
-    try:
-        frame = _query(spec, to_millis(since), until_ms, step_ms)
-    except ValueError:
-        frame = None  # unknown metric: nothing was ever collected for it
+    """The whole figure; built once per (chart, window, bucket) and shared, since building a plotly
+    figure costs more than the read behind it."""
+    key = ("chart-figure", repr(sorted(state["spec"].items())), window, to_millis(since), until_ms, step_ms)
+    return shared(key, lambda: _build(spec, state, window, step_ms, since, until, until_ms))
+
+
+def _build(
+    spec: ChartSpec, state: dict[str, Any], window: str, step_ms: int, since: Any, until: Any, until_ms: int
+) -> tuple[Any, dict[str, Any], str]:
+    frame = _query(spec, to_millis(since), until_ms, step_ms)
+    zone = valid_zone(state.get("tz"))
     base_state = {
         "spec": state["spec"],
+        "tz": zone,
         "window": window,
         "ticks": 0,
         "shown": [to_millis(since), until_ms, step_ms],
     }
     if frame is None or frame.empty:
         return empty_figure("No data in this time range"), {**base_state, "last_bucket": None}, "No data"
-    figure, order = line_figure(frame, spec.agg, since, until, spec.unit, spec.title)
+    frame, absent = _without_all_zero(frame, spec)
+    if frame.empty:
+        # No last bucket: every tick draws again, so the chart appears when a value does.
+        return empty_figure(spec.all_zero_means or ""), {**base_state, "last_bucket": None}, absent
+    figure, order = line_figure(frame, spec.agg, since, until, spec.unit, spec.title, tz=zone)
     if spec.thresholds:
         add_threshold_bands(figure, spec.thresholds, spec.low_is_bad)
     hosts = frame.groupby("series_id", sort=True)["host"].first()
@@ -218,8 +283,24 @@ def _redraw(
         "hosts": [str(hosts[series_id]) for series_id in order],  # for "jump to logs"
         "last_bucket": to_millis(frame["ts"].max()),
         "gap_ms": gap_threshold_ms(frame),
+        "scale": figure_scale(figure)[0],
     }
-    return figure, new_state, _status(frame, step_ms, since)
+    status = _status(frame, step_ms, zone, since)
+    return figure, new_state, f"{status} · {absent}" if absent else status
+
+
+def _without_all_zero(frame: Any, spec: ChartSpec) -> tuple[Any, str]:
+    """The frame without the series that are 0 throughout, when the chart says what that means
+    instead, and that message naming the hosts (a fleet can mix hosts with and without swap)."""
+    if not spec.all_zero_means:
+        return frame, ""
+    peaks = frame.groupby("series_id")[spec.agg].agg(lambda values: values.abs().max())
+    zero_ids = set(peaks[peaks.fillna(0) == 0].index)
+    if not zero_ids:
+        return frame, ""
+    zero_rows = frame["series_id"].isin(zero_ids)
+    hosts = sorted({str(host) for host in frame.loc[zero_rows, "host"]})
+    return frame[~zero_rows], f"{spec.all_zero_means}: {', '.join(hosts)}"
 
 
 def _append(
@@ -230,21 +311,26 @@ def _append(
         if (state["last_bucket"] + step_ms < until_ms)
         else None
     )
+    zone = valid_zone(state.get("tz"))
     patch = Patch()
-    patch["layout"]["xaxis"]["range"] = [since.isoformat(), until.isoformat()]
+    patch["layout"]["xaxis"]["range"] = [wall_time(since, zone), wall_time(until, zone)]
     state = {**state, "shown": [to_millis(since), until_ms, step_ms]}
     if frame is None or frame.empty:
         return patch, {**state, "ticks": state["ticks"] + 1}, no_update
     known = state["series"]
-    if not set(frame["series_id"]).issubset(known):  # a new series appeared: draw it all again
+    factor = float(state.get("scale", 1.0))
+    # A new series, or values outgrowing the scale drawn (a rate gone from kB/s to GB/s): draw again.
+    if not set(frame["series_id"]).issubset(known) or frame[spec.agg].abs().max() / factor >= _OUTGROWN:
         return _redraw(spec, state, state["window"], step_ms, since, until, until_ms)
     for series_id, rows in frame.groupby("series_id", sort=True):
         trace = patch["data"][known.index(int(series_id))]
-        x, y = series_xy(rows, spec.agg, state.get("gap_ms", 0), after_ms=state["last_bucket"])
+        x, y = series_xy(
+            rows, spec.agg, state.get("gap_ms", 0), after_ms=state["last_bucket"], tz=zone, factor=factor
+        )
         trace["x"].extend(x)
         trace["y"].extend(y)
     new_state = {**state, "ticks": state["ticks"] + 1, "last_bucket": to_millis(frame["ts"].max())}
-    return patch, new_state, _status(frame, step_ms)
+    return patch, new_state, _status(frame, step_ms, zone)
 
 
 def download_chart_csv(_clicks: int | None, state: dict[str, Any]) -> Any:
@@ -271,8 +357,8 @@ def download_chart_csv(_clicks: int | None, state: dict[str, Any]) -> Any:
     return dcc.send_string(content, f"{spec.metric}-{stamp:%Y%m%dT%H%M%SZ}.csv", type="text/csv")
 
 
-def _status(frame: Any, step_ms: int, since: datetime | None = None) -> str:
-    newest = frame["ts"].max().strftime("%H:%M:%S UTC")
+def _status(frame: Any, step_ms: int, tz: str, since: datetime | None = None) -> str:
+    newest = format_in_zone(frame["ts"].max().to_pydatetime(), tz).split(" ", 1)[1]  # time of day and zone
     parts = [
         f"Latest point {newest}",
         f"{frame['series_id'].nunique()} series",
@@ -280,7 +366,7 @@ def _status(frame: Any, step_ms: int, since: datetime | None = None) -> str:
     ]
     first = frame["ts"].min()
     if since is not None and first.to_pydatetime() - since > timedelta(milliseconds=2 * step_ms):
-        parts.append(f"data starts at {format_utc(first, seconds=False)}")
+        parts.append(f"data starts at {format_in_zone(first.to_pydatetime(), tz, seconds=False)}")
     return " · ".join([*parts, "click a point for its logs"])
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dash
@@ -11,10 +11,34 @@ from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 from flask_login import current_user
 
 from dashboard import ids
-from dashboard.timerange import DEFAULT_RANGE, TIME_RANGES, zoom_from_relayout
-from storage.timeparse import format_utc
+from dashboard.timerange import (
+    CUSTOM_TIME_HINT,
+    DEFAULT_RANGE,
+    TIME_RANGES,
+    TIME_ZONE_CHOICES,
+    custom_range_utc,
+    format_in_zone,
+    valid_zone,
+    zoom_from_relayout,
+)
 
 __all__ = ["REFRESH_CHOICES", "register_shell_callbacks", "shell_layout"]
+
+# The browser's own zone and the per-browser choice, decided in the browser (only it knows its zone).
+# The choice is kept in local storage: the select follows the stored value on load, the store follows
+# the select when it changes; the display zone is told to the charts only when it really changed.
+_TIME_ZONE_JS = """
+function (choice, stored, shown) {
+    var triggered = (dash_clientside.callback_context.triggered || []).map(function (t) { return t.prop_id; });
+    var setting = triggered.indexOf("time-zone-choice.value") >= 0 ? choice : (stored || choice);
+    if (setting !== "utc") { setting = "browser"; }
+    var zone = "UTC";
+    if (setting === "browser") {
+        try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { zone = "UTC"; }
+    }
+    return [setting, setting, zone === shown ? dash_clientside.no_update : zone];
+}
+"""
 
 REFRESH_CHOICES = {"5000": "Every 5 s", "10000": "Every 10 s", "30000": "Every 30 s", "60000": "Every minute"}
 DEFAULT_REFRESH_MS = "5000"
@@ -62,6 +86,12 @@ def _controls() -> html.Div:
                 size="sm",
                 persistence=True,
                 persistence_type="local",
+            ),
+            dbc.Select(
+                id=ids.TIME_ZONE_CHOICE,
+                options=[{"label": label, "value": key} for key, label in TIME_ZONE_CHOICES.items()],
+                value="browser",
+                size="sm",
             ),
             dbc.Button("Pause", id=ids.PAUSE_BUTTON, size="sm", color="light", outline=True, n_clicks=0),
             html.Span(
@@ -120,20 +150,46 @@ def shell_layout() -> html.Div:
         expand="xl",  # below ~1200 px the sections fold behind the toggler instead of overlapping
         className="mb-2",
     )
-    custom_range = html.Div(
-        dcc.DatePickerRange(id=ids.CUSTOM_RANGE, display_format="YYYY-MM-DD", clearable=True),
-        id=ids.CUSTOM_RANGE_WRAPPER,
-        className="container-fluid mb-2",
-        style={"display": "none"},
-    )
     return html.Div(
         [
             navbar,
-            custom_range,
+            _custom_range(),
             dcc.Interval(id=ids.REFRESH_INTERVAL, interval=int(DEFAULT_REFRESH_MS)),
             dcc.Store(id=ids.ZOOM_RANGE, data=[]),
+            dcc.Store(id=ids.TIME_ZONE_SETTING, storage_type="local"),
+            dcc.Store(id=ids.DISPLAY_TZ, data="UTC"),
             dbc.Container(dash.page_container, fluid=True, className="pb-4"),
         ]
+    )
+
+
+def _custom_range() -> html.Div:
+    """From/To fields that take a time of day in the display zone. The applied range lives in a hidden
+    date-range component (``ids.CUSTOM_RANGE``), as UTC ISO times: every page reads its
+    ``start_date``/``end_date``, so they all get the times of day without a change of their own."""
+    field = {"size": "sm", "debounce": False, "style": {"width": "11rem"}, "placeholder": "2026-12-01 14:00"}
+    return html.Div(
+        [
+            html.Div(
+                [
+                    dbc.Label("From", html_for=ids.CUSTOM_FROM, className="small mb-0"),
+                    dbc.Input(id=ids.CUSTOM_FROM, **field),
+                    dbc.Label("To", html_for=ids.CUSTOM_TO, className="small mb-0"),
+                    dbc.Input(id=ids.CUSTOM_TO, **field),
+                    html.Span(id=ids.CUSTOM_ZONE, className="small text-secondary"),
+                    dbc.Button("Apply", id=ids.CUSTOM_APPLY, size="sm", color="primary", n_clicks=0),
+                    html.Span(id=ids.CUSTOM_FEEDBACK, className="small text-danger"),
+                ],
+                className="d-flex flex-wrap gap-2 align-items-center",
+            ),
+            html.Div(
+                dcc.DatePickerRange(id=ids.CUSTOM_RANGE, display_format="YYYY-MM-DD"),
+                style={"display": "none"},
+            ),
+        ],
+        id=ids.CUSTOM_RANGE_WRAPPER,
+        className="container-fluid mb-2",
+        style={"display": "none"},
     )
 
 
@@ -165,13 +221,48 @@ def register_shell_callbacks(app: Dash) -> None:
         Input(ids.ZOOM_BACK, "n_clicks"),
         Input(ids.TIME_RANGE, "value"),
         State(ids.ZOOM_RANGE, "data"),
+        State(ids.DISPLAY_TZ, "data"),
         prevent_initial_call=True,
     )(track_zoom)
     app.callback(
         Output(ids.ZOOM_BADGE, "children"),
         Output(f"{ids.ZOOM_BADGE}-box", "className"),
         Input(ids.ZOOM_RANGE, "data"),
+        Input(ids.DISPLAY_TZ, "data"),
     )(show_zoom)
+    # In the browser: only it knows its zone, and the choice is kept in its local storage.
+    app.clientside_callback(
+        _TIME_ZONE_JS,
+        Output(ids.TIME_ZONE_CHOICE, "value"),
+        Output(ids.TIME_ZONE_SETTING, "data"),
+        Output(ids.DISPLAY_TZ, "data"),
+        Input(ids.TIME_ZONE_CHOICE, "value"),
+        Input(ids.TIME_ZONE_SETTING, "data"),
+        State(ids.DISPLAY_TZ, "data"),
+    )
+    app.callback(
+        Output(ids.CUSTOM_RANGE, "start_date"),
+        Output(ids.CUSTOM_RANGE, "end_date"),
+        Output(ids.CUSTOM_FEEDBACK, "children"),
+        Input(ids.CUSTOM_APPLY, "n_clicks"),
+        Input(ids.CUSTOM_FROM, "n_submit"),
+        Input(ids.CUSTOM_TO, "n_submit"),
+        State(ids.CUSTOM_FROM, "value"),
+        State(ids.CUSTOM_TO, "value"),
+        State(ids.DISPLAY_TZ, "data"),
+        prevent_initial_call=True,
+    )(apply_custom_range)
+    app.callback(
+        Output(ids.CUSTOM_FROM, "value"),
+        Output(ids.CUSTOM_TO, "value"),
+        Output(ids.CUSTOM_ZONE, "children"),
+        Input(ids.DISPLAY_TZ, "data"),
+        Input(ids.TIME_RANGE, "value"),
+        State(ids.CUSTOM_RANGE, "start_date"),
+        State(ids.CUSTOM_RANGE, "end_date"),
+        State(ids.CUSTOM_FROM, "value"),
+        State(ids.CUSTOM_TO, "value"),
+    )(show_custom_fields)
 
     @app.callback(Output(ids.CUSTOM_RANGE_WRAPPER, "style"), Input(ids.TIME_RANGE, "value"))
     def _show_custom(choice: str | None) -> dict[str, Any]:
@@ -183,6 +274,7 @@ def track_zoom(
     _back: int | None,
     _choice: str | None,
     stack: list[dict[str, str]] | None,
+    tz: str | None = None,
 ) -> Any:
     """A drag-zoom on any chart becomes the window of every chart (as in Grafana); "Zoom out" goes back
     one step, a double-click or a new range choice ends the zoom."""
@@ -192,7 +284,7 @@ def track_zoom(
         return [] if stack else no_update
     if trigger == ids.ZOOM_BACK:
         return stack[:-1] if stack else no_update
-    event = zoom_from_relayout(ctx.triggered[0]["value"] if ctx.triggered else None)
+    event = zoom_from_relayout(ctx.triggered[0]["value"] if ctx.triggered else None, valid_zone(tz))
     if event is None:
         return no_update
     if event is False:
@@ -200,14 +292,56 @@ def track_zoom(
     return [*stack, event]
 
 
-def show_zoom(stack: list[dict[str, str]] | None) -> tuple[str, str]:
+def show_zoom(stack: list[dict[str, str]] | None, tz: str | None = None) -> tuple[str, str]:
     hidden = "d-none align-items-center gap-2"
     if not stack:
         return "", hidden
     newest = stack[-1]
-    text = f"Zoomed: {format_utc(_parse(newest['since']))} to {format_utc(_parse(newest['until']))}"
+    since, until = _parse(newest["since"]), _parse(newest["until"])
+    text = f"Zoomed: {format_in_zone(since, tz)} to {format_in_zone(until, tz)}"
     return text, "d-flex align-items-center gap-2"
 
 
+def apply_custom_range(
+    _clicks: int | None,
+    _from_submits: int | None,
+    _to_submits: int | None,
+    start: str | None,
+    end: str | None,
+    tz: str | None,
+) -> tuple[Any, Any, str]:
+    """The typed range, read in the display zone, as the shell's UTC range; a mistake is answered
+    next to the fields, which keep what was typed, and the range drawn stays as it was."""
+    try:
+        since, until = custom_range_utc(start, end, valid_zone(tz))
+    except ValueError as exc:
+        return no_update, no_update, str(exc)
+    return since, until, ""
+
+
+def show_custom_fields(
+    tz: str | None,
+    choice: str | None,
+    start: str | None,
+    end: str | None,
+    typed_from: str | None,
+    typed_to: str | None,
+) -> tuple[Any, Any, str]:
+    """The zone the fields are read in. A new zone shows the applied range again in that zone;
+    choosing "Custom…" with empty fields starts them at the last hour, to edit rather than type."""
+    zone = valid_zone(tz)
+    label = f"in {zone} · {CUSTOM_TIME_HINT}"
+    if start and end and ctx.triggered_id == ids.DISPLAY_TZ:
+        return _field_text(_parse(start), zone), _field_text(_parse(end), zone), label
+    if choice == "custom" and not (typed_from or typed_to):
+        now = datetime.now(UTC)
+        return _field_text(now - timedelta(hours=1), zone), _field_text(now, zone), label
+    return no_update, no_update, label
+
+
+def _field_text(moment: datetime, zone: str) -> str:
+    return format_in_zone(moment, zone, seconds=False).rsplit(" ", 1)[0]
+
+
 def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

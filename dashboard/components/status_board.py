@@ -12,7 +12,7 @@ from dash import html
 
 from dashboard import ids
 from dashboard.components.cards import could_not_load
-from dashboard.services import services
+from dashboard.services import live_settings, services
 from storage.health import HealthResult, latest_health, status_since
 from storage.timeparse import format_utc, utc_now
 
@@ -32,7 +32,7 @@ _PAGES = {
 
 def status_board() -> html.Div:
     """The tiles, worst first (down, degraded, no data, up); a down store degrades only this panel."""
-    store, settings = services().store, services().settings
+    store, settings = services().store, live_settings()  # stored targets count too
     try:
         results = latest_health(store.engine)
         since = status_since(store.engine)

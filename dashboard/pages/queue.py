@@ -1,6 +1,6 @@
 """Queue: the monitored Celery apps — brokers, workers, queue lengths, throughput, failures, runtimes.
 
-Everything is read from the store (``Store.latest`` for the tables, live charts for history), which
+Everything is read from the store (one ``latest_many`` query for the tables, live charts for history), which
 the Celery collection job (tasks.celery_jobs) fills. A worker or broker whose newest reading is older
 than three collection intervals shows as stale/offline, never as healthy.
 """
@@ -14,9 +14,11 @@ import pandas as pd
 from dash import Dash, Input, Output, html
 
 from dashboard import ids
+from dashboard.cache import aligned_now_ms, shared
 from dashboard.components.cards import could_not_load
 from dashboard.components.live_chart import ChartSpec, live_chart
 from dashboard.services import services
+from storage.latest import latest_many
 from storage.timeparse import utc_now
 
 PATH = "/queue"
@@ -62,8 +64,14 @@ def layout(**_query: str) -> html.Div:
     )
 
 
+# The layout already drew these with fresh data: the first refresh is the first tick, not page open.
+_TICKS_ONLY = {"prevent_initial_call": True}
+
+
 def register_callbacks(app: Dash) -> None:
-    app.callback(Output(STATUS, "children"), Input(ids.REFRESH_INTERVAL, "n_intervals"))(refresh_status)
+    app.callback(Output(STATUS, "children"), Input(ids.REFRESH_INTERVAL, "n_intervals"), **_TICKS_ONLY)(
+        refresh_status
+    )
 
 
 def refresh_status(_ticks: int | None) -> Any:
@@ -79,19 +87,35 @@ def _stale_after_seconds() -> float:
     return settings.stale_after_seconds(settings.celery_interval_seconds)
 
 
-def _latest(metric: str) -> pd.DataFrame:
-    try:
-        frame = services().store.latest(metric, max_age=_LOOKBACK)
-    except ValueError:  # never collected
-        return pd.DataFrame(columns=["ts", "labels", "value"])
-    return frame
+# Every metric the tables show, read together in one query per refresh.
+_TABLE_METRICS = (
+    "celery.broker.up",
+    "celery.workers.online",
+    "celery.worker.up",
+    *(metric for _, metric in _WORKER_COUNTS),
+)
+
+
+class _Latest:
+    """The newest reading of every table metric (one ``latest_many`` query), split by metric."""
+
+    def __init__(self) -> None:
+        frame = latest_many(services().store.engine, _TABLE_METRICS, max_age=_LOOKBACK)
+        self._by_metric = {str(metric): rows for metric, rows in frame.groupby("metric", sort=False)}
+        self._empty = frame.iloc[0:0]
+
+    def __call__(self, metric: str) -> pd.DataFrame:
+        return self._by_metric.get(metric, self._empty)
 
 
 def _anything_collected() -> bool:
-    try:
-        return not services().store.list_series(metric="celery.broker.up").empty
-    except Exception:  # a down store: the status area says so
-        return True
+    def read() -> bool:
+        try:
+            return not services().store.list_series(metric="celery.broker.up").empty
+        except Exception:  # a down store: the status area says so
+            return True
+
+    return shared(("queue-collected", aligned_now_ms()), read)
 
 
 def _age_seconds(ts: pd.Timestamp) -> float:
@@ -102,10 +126,16 @@ def _age_seconds(ts: pd.Timestamp) -> float:
 
 
 def _status() -> Any:
+    """Brokers and workers, the same for every viewer: built once per sharing bucket."""
+    return shared(("queue-status", aligned_now_ms()), _build_status)
+
+
+def _build_status() -> Any:
     try:
         if not _anything_collected():
             return _empty_state()
-        return [_brokers(), _workers_table()]
+        latest = _Latest()
+        return [_brokers(latest), _workers_table(latest)]
     except Exception as exc:  # a failing store degrades this area, not the page
         return could_not_load("the Celery data", exc)
 
@@ -144,9 +174,9 @@ def _empty_state() -> dbc.Alert:
     )
 
 
-def _brokers() -> html.Div:
-    up = _latest("celery.broker.up")
-    online = _latest("celery.workers.online")
+def _brokers(latest: _Latest) -> html.Div:
+    up = latest("celery.broker.up")
+    online = latest("celery.workers.online")
     online_by_broker = {
         labels.get("broker"): value for labels, value in zip(online["labels"], online["value"], strict=True)
     }
@@ -172,8 +202,8 @@ def _brokers() -> html.Div:
     return html.Div(badges, id=BROKERS, className="mb-3")
 
 
-def _workers_table() -> Any:
-    rows = _worker_rows()
+def _workers_table(latest: _Latest) -> Any:
+    rows = _worker_rows(latest)
     if not rows:
         return dbc.Alert("No worker answered a ping in the last hour.", color="warning", id=WORKERS_TABLE)
     header = html.Thead(
@@ -183,10 +213,10 @@ def _workers_table() -> Any:
     return dbc.Table([header, body], id=WORKERS_TABLE, size="sm", striped=True, hover=True, className="mb-3")
 
 
-def _worker_rows() -> list[list[str]]:
+def _worker_rows(latest: _Latest) -> list[list[str]]:
     """One row per (broker, worker) seen in the lookback: status and its latest task counts."""
-    up = _latest("celery.worker.up")
-    counts = {metric: _by_worker(_latest(metric)) for _, metric in _WORKER_COUNTS}
+    up = latest("celery.worker.up")
+    counts = {metric: _by_worker(latest(metric)) for _, metric in _WORKER_COUNTS}
     rows = []
     for labels, ts in sorted(
         zip(up["labels"], up["ts"], strict=True),

@@ -33,6 +33,7 @@ __all__ = [
     "acknowledge_alerts",
     "clone_rule",
     "create_channel",
+    "default_repeat",
     "delete_alert",
     "delete_channel",
     "delete_rule",
@@ -69,10 +70,18 @@ def known_labels(store: Store, metric: str) -> dict[str, set[str]]:
     return {metric: names}
 
 
+def default_repeat(store: Store) -> str:
+    """``alerts.default_cooldown_minutes`` as a duration ("15m"): a new rule's repeat interval."""
+    return f"{int(store.config.value(key='alerts.default_cooldown_minutes', max_age_s=0))}m"
+
+
 def validate_rule(store: Store, form: Mapping[str, Any], rule_id: int | None = None) -> Rule:
     """The rule the form describes, or ``RuleInvalid`` (no role needed: nothing changes)."""
     metric = str(form.get("metric") or "").strip()
     channels = [channel["id"] for channel in alertstore.list_channels(store.engine)]
+    if form.get("repeat") in (None, ""):
+        # No repeat interval of its own: the configured default cooldown (Settings, alerts).
+        form = {**form, "repeat": default_repeat(store)}
     rule = rule_from_form(
         form,
         known_metrics=known_metrics(store),

@@ -10,11 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from collectors import health as probes
+from collectors import probes
 from storage import Settings, Store
-from storage.config import TARGET_KINDS, ConfigEntry, ConfigError, Target, mask_secret_url, validate_target
+from storage.config import TARGET_KINDS, ConfigEntry, ConfigError, Target, validate_target
+from storage.masking import mask_url, redact, url_secrets
 from storage.users import Role
 from tasks.actions.gate import Actor, audited, require
+from tasks.health_rules import probe_queue
 
 __all__ = [
     "DISCOVERABLE",
@@ -148,16 +150,14 @@ def probe_target_url(
 ) -> ProbeResult:
     """Probe a target typed in the form before it is saved (admin): nothing is stored but the audit."""
     kind, name, url = validate_target(kind, name or "unsaved", url)
-    with audited(
-        store, actor, Role.ADMIN, "config.test_target", f"{kind}:{mask_secret_url(url)}"[:191]
-    ) as after:
+    with audited(store, actor, Role.ADMIN, "config.test_target", f"{kind}:{mask_url(url)}"[:191]) as after:
         result = _probe(kind, url, settings)
         after.update({"status": result.status, "message": result.message})
     return result
 
 
 def _probe(kind: str, url: str, settings: Settings) -> ProbeResult:
-    secrets = probes.url_secrets(url)
+    secrets = url_secrets(url)
     if kind == "mysql":
         outcome = probes.probe_mysql(url)
     elif kind == "redis":
@@ -165,10 +165,10 @@ def _probe(kind: str, url: str, settings: Settings) -> ProbeResult:
     elif kind == "http":
         outcome = probes.probe_http(url)
     elif kind == "celery":
-        outcome = probes.probe_queue(url, settings.queue_backlog_warn)
+        outcome = probe_queue(url, settings.queue_backlog_warn)
     else:
         return _probe_path(url)
-    return ProbeResult(outcome.status, probes.redact(outcome.message, secrets), outcome.response_ms)
+    return ProbeResult(outcome.status, redact(outcome.message, secrets), outcome.response_ms)
 
 
 def _probe_path(pattern: str) -> ProbeResult:
@@ -209,7 +209,7 @@ def discover_local_services(store: Store, settings: Settings) -> list[Discovered
     for kind, name, url, port in DISCOVERABLE:
         if not _port_open("127.0.0.1", port):
             continue
-        shown = mask_secret_url(url)
+        shown = mask_url(url)
         is_watched = (
             (kind, shown) in watched
             or (kind, name) in watched_names

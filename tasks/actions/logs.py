@@ -6,12 +6,15 @@ a REST route and a hand-posted callback all get the same answer.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storage import Store
+from storage import Settings, Store
+from storage import log_jobs as jobstore
 from storage.log_archives import ArchiveError
+from storage.logs import make_filter
 from storage.users import Role
 from tasks.actions.gate import Actor, audited
 
@@ -19,9 +22,14 @@ __all__ = [
     "ArchiveCriteria",
     "ArchiveError",
     "archive_logs",
+    "cancel_job",
     "delete_archive",
     "delete_archived_rows",
+    "job_view",
     "restore_archive",
+    "start_archive",
+    "start_delete_hot_rows",
+    "start_restore",
     "verify_archive",
 ]
 
@@ -102,3 +110,94 @@ def delete_archive(store: Store, actor: Actor | None, archive_id: int) -> str:
         store.logs.delete_archive(id=archive_id)
         after.update(path=row["path"], entries=row["entries"])
     return f"Archive #{archive_id} deleted."
+
+
+# -- background jobs: the same role checks, the work in tasks.log_archive_jobs ---------------------
+
+
+def _criteria_params(criteria: ArchiveCriteria) -> dict[str, Any]:
+    """The criteria as ``store.logs.create_archive`` keywords (JSON-safe, for the job row)."""
+    values = {k: v for k, v in asdict(criteria).items() if k != "extra" and v not in (None, (), "")}
+    if "levels" in values:
+        values["levels"] = list(values["levels"])
+    return values
+
+
+def _expected_entries(store: Store, criteria: ArchiveCriteria) -> int | None:
+    """About how many entries the archive will hold, for the progress bar (a cheap count from the
+    10-minute level counts when only time, level, host and source filter; None otherwise)."""
+    if criteria.query or criteria.channel or criteria.request_id:
+        return None
+    frame = store.logs.histogram(
+        levels=list(criteria.levels) or None, host=criteria.host, source=criteria.source,
+        since=criteria.since, until=criteria.until, buckets=1,
+    )  # fmt: skip
+    return int(frame["count"].sum())
+
+
+def _start(
+    store: Store, settings: Settings, actor: Actor | None, needed: Role, kind: str,
+    target: str, params: dict[str, Any], archive_id: int | None = None,
+) -> jobstore.LogJob:  # fmt: skip
+    from tasks import log_archive_jobs  # the runner: a thread here or a Celery worker
+
+    job_id = uuid.uuid4().hex
+    action = log_archive_jobs.AUDIT_ACTION[kind] + ".start"
+    with audited(store, actor, needed, action, target, before=params) as after:
+        job = jobstore.create_job(
+            store.engine, job_id=job_id, kind=kind, username=actor.username if actor else None,
+            params=params, archive_id=archive_id,
+        )  # fmt: skip
+        after["job"] = job_id
+        log_archive_jobs.dispatch(store, settings, job_id)
+    return job
+
+
+def start_archive(
+    store: Store, settings: Settings, actor: Actor | None, criteria: ArchiveCriteria
+) -> jobstore.LogJob:
+    """Start a background archive of the matching entries (operator). The hot rows stay."""
+    make_filter(levels=list(criteria.levels) or None, since=criteria.since, until=criteria.until)  # 400s now
+    params = {"criteria": _criteria_params(criteria), "expected": _expected_entries(store, criteria)}
+    return _start(store, settings, actor, Role.OPERATOR, "archive", "log entries", params)
+
+
+def start_restore(store: Store, settings: Settings, actor: Actor | None, archive_id: int) -> jobstore.LogJob:
+    """Start a background restore of an archive into the hot table (operator)."""
+    row = store.logs.archive(id=archive_id)  # KeyError for an unknown archive
+    params = {"expected": int(row["entries"])}
+    return _start(
+        store, settings, actor, Role.OPERATOR, "restore", f"archive {archive_id}", params, archive_id
+    )
+
+
+def start_delete_hot_rows(
+    store: Store, settings: Settings, actor: Actor | None, archive_id: int
+) -> jobstore.LogJob:
+    """Start deleting an archive's entries from the hot table, after it verifies (admin)."""
+    row = store.logs.archive(id=archive_id)
+    params = {"expected": int(row["entries"])}
+    return _start(
+        store, settings, actor, Role.ADMIN, "delete_hot", f"archive {archive_id}", params, archive_id
+    )
+
+
+def cancel_job(store: Store, actor: Actor | None, job_id: str) -> jobstore.LogJob:
+    """Ask a running job to stop after its current batch (operator); LookupError when unknown.
+
+    The job keeps nothing of its work: no partial archive, no half restore or delete."""
+    job = jobstore.get_job(store.engine, job_id)
+    if job is None:
+        raise LookupError(f"job_id: no log job {job_id!r}")
+    with audited(store, actor, Role.OPERATOR, "logs.cancel_job", f"job {job_id}") as after:
+        after["requested"] = jobstore.request_cancel(store.engine, job_id)
+    found = jobstore.get_job(store.engine, job_id)
+    assert found is not None
+    return found
+
+
+def job_view(job: jobstore.LogJob) -> dict[str, Any]:
+    """A job as JSON-ready fields (times in ISO 8601 UTC), for REST and the page."""
+    view = asdict(job)
+    view["created_at"], view["updated_at"] = job.created_at.isoformat(), job.updated_at.isoformat()
+    return view

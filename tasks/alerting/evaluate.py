@@ -109,9 +109,12 @@ def _window(arrays: tuple[np.ndarray, np.ndarray] | None, low_ms: int) -> tuple[
     return ts[at:], values[at:]
 
 
+_NO_STATE = AlertState()  # frozen: one shared instance for the many series with no open alert
+
+
 def _state_of(stored: Mapping[str, Any] | None) -> AlertState:
     if stored is None:
-        return AlertState()
+        return _NO_STATE
     return AlertState(
         state=stored["state"],
         value=stored["value"],
@@ -217,6 +220,91 @@ def _series_index(
     return found
 
 
+def _read_windows(
+    engine: Any, active: Sequence[Rule], per_rule: Mapping[int | None, list[SeriesRow]], now_ms: int
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Each matched series' samples over the longest window any of its rules needs.
+
+    Series are grouped by that window, one read per group (chunked by the store): a rule over an
+    hour does not make every 5-minute rule's series read an hour of samples.
+    """
+    longest: dict[int, int] = {}
+    for rule in active:
+        for row in per_rule[rule.id]:
+            longest[row.id] = max(longest.get(row.id, 0), rule.window_seconds)
+    by_window: dict[int, list[int]] = {}
+    for sid, seconds in longest.items():
+        by_window.setdefault(seconds, []).append(sid)
+    arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for seconds, ids in sorted(by_window.items()):
+        samples = alertstore.window_samples(engine, sorted(ids), now_ms - seconds * 1000, now_ms)
+        arrays.update(series_arrays(samples))
+    return arrays
+
+
+# With a cache (the scheduled job), an open alert whose only change is its value (and last-true
+# time) is written at most this often; the newer value is kept in the cache and laid over the stored
+# state meanwhile. State changes and notifications are always written at once. A restart loses at
+# most this much of the value's history (keep_firing_for may then count from an older true time).
+VALUE_FLUSH_SECONDS = 300.0
+
+
+def _is_value_only(change: alertstore.StateChange) -> bool:
+    return (
+        change.alert_id is not None
+        and change.transition is None
+        and not change.notified
+        and change.state in alertstore.OPEN_STATES
+    )
+
+
+def _overlay_unsaved(stored: dict[tuple[int, str], dict[str, Any]], cache: dict[str, Any] | None) -> None:
+    """Lay the values held back in ``cache`` over the stored open states (alerts still open only)."""
+    if cache is None:
+        return
+    unsaved: dict[int, tuple[float | None, datetime | None]] = cache.setdefault("unsaved", {})
+    open_ids = set()
+    for entry in stored.values():
+        alert_id = int(entry["id"])
+        open_ids.add(alert_id)
+        held = unsaved.get(alert_id)
+        if held is None:
+            continue
+        value, last_true = held
+        stored_true = entry["last_true_at"]
+        if last_true is None or stored_true is None or last_true >= stored_true:
+            entry["value"] = value
+            entry["last_true_at"] = last_true or stored_true
+    # Resolved, deleted or closed meanwhile: nothing left to write or remember.
+    written: dict[int, float] = cache.setdefault("written", {})
+    for kept in (unsaved, written):
+        for alert_id in [a for a in kept if a not in open_ids]:
+            del kept[alert_id]
+
+
+def _due_changes(
+    changes: list[alertstore.StateChange], cache: dict[str, Any] | None, now: datetime
+) -> list[alertstore.StateChange]:
+    """The changes to write now: all but the value-only ones written less than a flush ago."""
+    if cache is None:
+        return changes
+    unsaved: dict[int, tuple[float | None, datetime | None]] = cache.setdefault("unsaved", {})
+    written: dict[int, float] = cache.setdefault("written", {})
+    moment = now.timestamp()
+    due = []
+    for change in changes:
+        alert_id = change.alert_id
+        if alert_id is not None and _is_value_only(change):
+            if moment - written.get(alert_id, 0.0) < VALUE_FLUSH_SECONDS:
+                unsaved[alert_id] = (change.value, change.last_true_at)
+                continue
+            written[alert_id] = moment
+        if alert_id is not None:
+            unsaved.pop(alert_id, None)
+        due.append(change)
+    return due
+
+
 def _evaluate_once(
     store: Store,
     now: datetime | None,
@@ -237,22 +325,24 @@ def _evaluate_once(
         return report
     found = _series_index(engine, active, cache)
     stored = alertstore.open_states(engine)
+    _overlay_unsaved(stored, cache)
     silences = alertstore.list_silences(engine)
     sql += time.perf_counter() - t0
     per_rule = {rule.id: matching_series(rule, found) for rule in active}
-    wanted_ids = sorted({row.id for rows in per_rule.values() for row in rows})
-    longest = max(rule.window_seconds for rule in active)
     now_ms = int(now.timestamp() * 1000)
     t0 = time.perf_counter()
-    samples = alertstore.window_samples(engine, wanted_ids, now_ms - longest * 1000, now_ms)
+    arrays = _read_windows(engine, active, per_rule, now_ms)
     sql += time.perf_counter() - t0
-    arrays = series_arrays(samples)
     stored_by_rule: dict[int, list[str]] = {}
     for rule_id, key in stored:
         stored_by_rule.setdefault(rule_id, []).append(key)
     changes: list[alertstore.StateChange] = []
     loud: list[tuple[Rule, alertstore.StateChange, str]] = []
     untouched: list[int] = []
+    # Rules over one metric mostly share windows and aggregations: each (series, window) slice and
+    # each (series, window, aggregation) value is computed once per cycle, however many rules ask.
+    windows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    values_seen: dict[tuple[int, int, str], float | None] = {}
     for rule in active:
         assert rule.id is not None
         low_ms = now_ms - rule.window_seconds * 1000
@@ -263,8 +353,14 @@ def _evaluate_once(
                 if target.key == RULE_LEVEL:
                     evaluation = Evaluation(None)
                 else:
-                    ts, values = _window(arrays.get(target.series_id or -1), low_ms)
-                    evaluation = Evaluation(aggregate(rule.aggregation, ts, values))
+                    sid = target.series_id if target.series_id is not None else -1
+                    value_key = (sid, low_ms, rule.aggregation)
+                    if value_key not in values_seen:
+                        window = windows.get((sid, low_ms))
+                        if window is None:
+                            window = windows[(sid, low_ms)] = _window(arrays.get(sid), low_ms)
+                        values_seen[value_key] = aggregate(rule.aggregation, *window)
+                    evaluation = Evaluation(values_seen[value_key])
             except Exception as exc:  # one broken rule must not stop the others
                 evaluation = Evaluation(None, error=f"{type(exc).__name__}: {exc}")
                 report.errors[rule.name] = evaluation.error or ""
@@ -280,8 +376,12 @@ def _evaluate_once(
             if outcome.notify is not None:
                 loud.append((rule, change, outcome.notify))
     t0 = time.perf_counter()
+    changes = _due_changes(changes, cache, now)
     ids = alertstore.save_changes(engine, changes, now) if changes else {}
-    alertstore.touch_evaluated(engine, untouched, now)
+    if cache is None or now.timestamp() - cache.get("touched_at", 0.0) >= VALUE_FLUSH_SECONDS:
+        alertstore.touch_evaluated(engine, untouched, now)
+        if cache is not None:
+            cache["touched_at"] = now.timestamp()
     sql += time.perf_counter() - t0
     for rule, change, event in loud:
         alert_id = ids[(change.rule_id, change.series_key)]

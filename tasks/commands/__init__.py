@@ -17,6 +17,7 @@ import click
 from storage import Settings, SettingsError, load_settings
 from storage.users import Role
 from tasks.actions import Actor, PermissionDenied
+from tasks.quiet_logs import install_repeat_limiter
 
 __all__ = ["SERVER_COMMANDS", "build_cli", "cli_actor", "run_cli", "settings"]
 
@@ -57,10 +58,17 @@ def build_cli(
         targets (VITALS_MYSQL_URLS, VITALS_REDIS_URLS, VITALS_CELERY_BROKER_URLS, VITALS_LOG_PATHS).
         """
         server = ctx.invoked_subcommand in SERVER_COMMANDS
+        root = logging.getLogger()
+        existing = list(root.handlers)
         logging.basicConfig(
             level=logging.INFO if server else logging.WARNING,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        # Only the handler made here is limited: handlers a host process (a test runner, an embedding
+        # application) installed are theirs, and a filter added to them would outlive this command.
+        for handler in root.handlers:
+            if handler not in existing:
+                install_repeat_limiter(handler)
         ctx.obj = load_settings()
         if server:
             on_server_start(ctx.obj, str(ctx.invoked_subcommand))

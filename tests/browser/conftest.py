@@ -7,10 +7,11 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pandas as pd
 import pytest
+from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.by import By
 
 import storage
@@ -82,7 +83,7 @@ def login(dash_duo: object, username: str, password: str = PASSWORD) -> None:
     dash_duo.wait_for_element("#user-menu", timeout=10)  # type: ignore[attr-defined]
 
 
-def pattern_id(**parts: str) -> str:
+def pattern_id(**parts: str | int) -> str:
     """The DOM id Dash gives a pattern-matching component id."""
     return json.dumps(parts, sort_keys=True, separators=(",", ":"))
 
@@ -99,6 +100,11 @@ def trace_lengths(dash_duo: object, chart: str) -> list[int]:
     return lengths
 
 
+def has_points(dash_duo: Any, chart: str, at_least: int) -> bool:
+    """Whether ``chart``'s traces hold ``at_least`` points together."""
+    return sum(trace_lengths(dash_duo, chart)) >= at_least
+
+
 def wait_until(condition: Callable[[], T], timeout: float = 15.0, message: str = "condition") -> T:
     """The first truthy value ``condition`` returns within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -110,14 +116,27 @@ def wait_until(condition: Callable[[], T], timeout: float = 15.0, message: str =
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
 
 
+CLICK_SETTLE_SECONDS = 10.0
+
+
 def click_centered(dash_duo: object, selector: str) -> None:
     """Scroll the element to the middle of the window, then click it like a user would.
 
     Bootstrap sets ``scroll-behavior: smooth``, so Selenium's own scroll-then-click can land while
     the page is still moving; an instant scroll first makes the click position true.
     """
-    element = dash_duo.find_element(selector)  # type: ignore[attr-defined]
-    dash_duo.driver.execute_script(  # type: ignore[attr-defined]
-        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element
-    )
-    element.click()
+    deadline = time.monotonic() + CLICK_SETTLE_SECONDS
+    while True:
+        element = dash_duo.find_element(selector)  # type: ignore[attr-defined]
+        dash_duo.driver.execute_script(  # type: ignore[attr-defined]
+            "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element
+        )
+        try:
+            element.click()
+            return
+        except ElementClickInterceptedException:
+            # Something still covers it (the page growing as callbacks land on a busy machine): a
+            # user would wait for the page to settle and click again.
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.25)

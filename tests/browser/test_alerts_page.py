@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import Any
 
 import pandas as pd
 from selenium.webdriver.common.by import By
@@ -20,9 +21,9 @@ ADA = Actor("ada", Role.ADMIN)
 WAIT = 30
 
 
-def seed_disk(app: object, hot_minutes: int = 40) -> int:
+def seed_disk(app: Any, hot_minutes: int = 40) -> int:
     """Three hours of disk use on two hosts, over 90 % for the last ``hot_minutes``; one rule, evaluated."""
-    store = app.server.extensions["vitals"].store  # type: ignore[attr-defined]
+    store = app.server.extensions["vitals"].store
     now = pd.Timestamp.now(tz="UTC").floor("s")
     stamps = pd.date_range(now - pd.Timedelta("3h"), now, freq="30s")
     for host in ("web1", "web2"):
@@ -56,16 +57,16 @@ def seed_disk(app: object, hot_minutes: int = 40) -> int:
     return rule.id
 
 
-def open_tab(dash_duo: object, query: str) -> None:
-    dash_duo.driver.get(dash_duo.server.url + "/alerts" + query)  # type: ignore[attr-defined]
-    dash_duo.wait_for_element("#alerts-tabs", timeout=WAIT)  # type: ignore[attr-defined]
+def open_tab(dash_duo: Any, query: str) -> None:
+    dash_duo.driver.get(dash_duo.server.url + "/alerts" + query)
+    dash_duo.wait_for_element("#alerts-tabs", timeout=WAIT)
 
 
-def choose(dash_duo: object, element_id: str, text: str) -> None:
+def choose(dash_duo: Any, element_id: str, text: str) -> None:
     """Pick an option of a dcc.Dropdown by its label, as a user does (open it, click the option)."""
-    dash_duo.wait_for_element(f"#{element_id}", timeout=WAIT)  # type: ignore[attr-defined]
+    dash_duo.wait_for_element(f"#{element_id}", timeout=WAIT)
     click_centered(dash_duo, f"#{element_id}")
-    driver = dash_duo.driver  # type: ignore[attr-defined]
+    driver = dash_duo.driver
     option = wait_until(
         lambda: [
             o for o in driver.find_elements(By.CSS_SELECTOR, "[role='option']") if o.text.strip() == text
@@ -73,16 +74,16 @@ def choose(dash_duo: object, element_id: str, text: str) -> None:
         timeout=WAIT,
         message=f"option {text!r} of {element_id}",
     )
-    option[0].click()  # type: ignore[index]
+    option[0].click()
     wait_until(
         lambda: text in dash_duo.find_element(f"#{element_id}").text,
-        timeout=WAIT,  # type: ignore[attr-defined]
+        timeout=WAIT,
         message=f"{element_id} showing {text!r}",
     )
 
 
-def type_into(dash_duo: object, element_id: str, text: str) -> None:
-    element = dash_duo.wait_for_element(f"#{element_id}", timeout=WAIT)  # type: ignore[attr-defined]
+def type_into(dash_duo: Any, element_id: str, text: str) -> None:
+    element = dash_duo.wait_for_element(f"#{element_id}", timeout=WAIT)
     # Select-all + delete, not clear(): React only sees typed changes.
     element.send_keys(Keys.CONTROL, "a")
     element.send_keys(Keys.DELETE)
@@ -156,7 +157,7 @@ def test_backtest_replays_a_saved_rule(dash_duo, vitals_app) -> None:
         timeout=WAIT,
         message="rule row",
     )
-    cell[0].click()  # type: ignore[index]
+    cell[0].click()
     wait_until(
         lambda: dash_duo.find_element("#alerts-rule-name").get_attribute("value") == "disk full",
         timeout=WAIT,
@@ -180,7 +181,7 @@ def test_operator_acknowledges_with_a_comment(dash_duo, vitals_app) -> None:
         timeout=WAIT,
         message="alert row",
     )
-    cell[0].click()  # type: ignore[index]
+    cell[0].click()
     dash_duo.wait_for_element("#alerts-detail-chart", timeout=WAIT)
     type_into(dash_duo, "alerts-detail-comment", "looking at it")
     click_centered(dash_duo, "#alerts-detail-ack")

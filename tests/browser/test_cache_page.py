@@ -198,6 +198,8 @@ def test_viewer_sees_every_control_disabled_with_the_reason(dash_duo: Any, cache
         "#cache-policy-apply",
         "#cache-value-open",
         "#cache-summary-start",
+        "#cache-rule-save",
+        "#cache-rule-pattern",
     ):
         assert dash_duo.find_element(control).get_attribute("disabled"), control
     notes = [element.text for element in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".role-note")]
@@ -206,6 +208,44 @@ def test_viewer_sees_every_control_disabled_with_the_reason(dash_duo: Any, cache
     click_centered(dash_duo, "#cache-browse-scan")
     dash_duo.wait_for_contains_text("#cache-browse-status", "keys listed", timeout=15)
     shot(dash_duo, "viewer")
+
+
+def test_admin_edits_an_eviction_rule(dash_duo: Any, cache_app: Any) -> None:
+    """Create (a bad field first, answered under it), enable, preview, edit and delete a rule."""
+    store = store_of(cache_app)
+    open_cache(dash_duo, cache_app, "ada")
+    dash_duo.wait_for_contains_text("#cache-rules", "No eviction rules", timeout=10)
+    type_into(dash_duo, "#cache-rule-pattern", "user:*")
+    type_into(dash_duo, "#cache-rule-above", "150")
+    click_centered(dash_duo, "#cache-rule-save")
+    dash_duo.wait_for_contains_text("#cache-rule-above-feedback", "100", timeout=10)
+    assert "is-invalid" in (dash_duo.find_element("#cache-rule-above").get_attribute("class") or "")
+    assert store.cache.rules() == []
+    shot(dash_duo, "rule-invalid")
+    type_into(dash_duo, "#cache-rule-above", "80")
+    click_centered(dash_duo, "#cache-rule-save")
+    dash_duo.wait_for_contains_text("#cache-rule-message", "created (disabled)", timeout=10)
+    (rule,) = store.cache.rules(target="cache")
+    assert rule.rule.pattern == "user:*" and rule.rule.above_percent == 80 and not rule.enabled
+    row = f"#cache-rule-row-{rule.id}"
+    dash_duo.wait_for_contains_text(row, "disabled", timeout=10)
+    click_centered(dash_duo, f"{row} button:nth-of-type(3)")  # Enable
+    dash_duo.wait_for_contains_text("#cache-rule-message", "enabled", timeout=10)
+    wait_until(lambda: store.cache.rules(target="cache")[0].enabled, message="rule enabled")
+    click_centered(dash_duo, f"{row} button:nth-of-type(1)")  # Preview
+    dash_duo.wait_for_contains_text("#cache-rule-report", "below the rule's 80", timeout=10)
+    shot(dash_duo, "rule-enabled-preview")
+    click_centered(dash_duo, f"{row} button:nth-of-type(2)")  # Edit
+    dash_duo.wait_for_contains_text("#cache-rule-form-title", f"Editing rule #{rule.id}", timeout=10)
+    type_into(dash_duo, "#cache-rule-pattern", "users:*")
+    click_centered(dash_duo, "#cache-rule-save")
+    dash_duo.wait_for_contains_text("#cache-rule-message", "saved", timeout=10)
+    assert store.cache.rule(rule_id=rule.id).rule.pattern == "users:*"  # type: ignore[union-attr]
+    click_centered(dash_duo, f"{row} button:nth-of-type(4)")  # Delete
+    dash_duo.wait_for_contains_text("#cache-rule-message", "deleted", timeout=10)
+    assert store.cache.rules() == []
+    actions = set(audit_entries(store.engine)["action"])
+    assert {"cache.rule_create", "cache.rule_enable", "cache.rule_update", "cache.rule_delete"} <= actions
 
 
 def test_keyspace_summary_job(dash_duo: Any, cache_app: Any) -> None:

@@ -16,7 +16,7 @@ def test_viewer_sees_collect_now_disabled_with_the_reason(dash_duo, vitals_app):
         "Collect now needs the operator role"
         in dash_duo.find_element("h1.page-title").find_element("xpath", "..").text
     )
-    # The server refuses a hand-posted callback too: tests/integration/test_dashboard_roles.py.
+    # The server refuses a hand-posted callback too: tests/integration/dashboard/test_dashboard_roles.py.
     assert dash_duo.get_logs() == []
 
 

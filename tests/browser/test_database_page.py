@@ -218,6 +218,7 @@ def test_slow_statement_explain_and_deadlock(
             dash_duo.driver.save_screenshot("/tmp/database_top.png")
             found = store.database.query_table(target=TARGET, since="1h", text="sleep")["rows"]
             print("STORED", found[["digest_text", "exec_count"]].to_dict("records"))
+        assert row is not None
         cells = row.split("\n")
         assert str(SLOW_RUNS) in cells, cells  # the count column
         dash_duo.driver.save_screenshot("/tmp/database_top.png")

@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from storage.audit import audit_entries
 from storage.schema import alert_rules, alerts, series
 from storage.users import Role
 from tasks.actions.gate import Actor
 from tasks.actions.incidents import create_incident, open_from_alert
 from tests.browser.conftest import click_centered, login, pattern_id, wait_until
+from tests.support import inserted_id
 
 OTTO = Actor(username="otto", role=Role.OPERATOR)
 HOSTILE = (
@@ -125,28 +127,32 @@ def test_incident_from_an_alert_shows_its_alert_and_chart_and_is_listed(dash_duo
     store = _store(vitals_app)
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     with store.engine.begin() as conn:
-        rule = conn.execute(
-            alert_rules.insert().values(
-                name="CPU busy",
-                metric="system.cpu.percent",
-                condition=">",
-                threshold=15,
-                severity="warning",
-                created_at=now,
-                updated_at=now,
+        rule = inserted_id(
+            conn.execute(
+                alert_rules.insert().values(
+                    name="CPU busy",
+                    metric="system.cpu.percent",
+                    condition=">",
+                    threshold=15,
+                    severity="warning",
+                    created_at=now,
+                    updated_at=now,
+                )
             )
-        ).inserted_primary_key[0]
+        )
         series_id = conn.execute(series.select().where(series.c.metric == "system.cpu.percent")).first().id
-        alert_id = conn.execute(
-            alerts.insert().values(
-                rule_id=rule,
-                series_id=series_id,
-                state="firing",
-                value=26.0,
-                started_at=now - timedelta(minutes=4),
-                summary="CPU above 15 %",
+        alert_id = inserted_id(
+            conn.execute(
+                alerts.insert().values(
+                    rule_id=rule,
+                    series_id=series_id,
+                    state="firing",
+                    value=26.0,
+                    started_at=now - timedelta(minutes=4),
+                    summary="CPU above 15 %",
+                )
             )
-        ).inserted_primary_key[0]
+        )
     incident_id = open_from_alert(store, OTTO, alert_id)
     create_incident(store, OTTO, title="Older, resolved", severity="low")
     store.incidents.set_status(incident_id=incident_id + 1, status="resolved", username="otto")
@@ -196,4 +202,32 @@ def test_viewer_reads_with_controls_disabled_and_overview_lists_open_incidents(d
     _shot(dash_duo, "viewer")
     dash_duo.driver.get(dash_duo.server.url + "/incidents?id=99")
     dash_duo.wait_for_contains_text("#_pages_content", "There is no incident #99", timeout=10)
+    assert dash_duo.get_logs() == []
+
+
+def test_take_ownership_makes_the_operator_owner_and_acknowledges(dash_duo, vitals_app):
+    store = _store(vitals_app)
+    incident_id = create_incident(store, OTTO, title="Queue backing up", severity="high")
+    assert store.incidents.get(incident_id=incident_id)["acknowledged_at"] is None
+    dash_duo.start_server(vitals_app, navigate=False)
+    login(dash_duo, "otto")
+    dash_duo.driver.get(dash_duo.server.url + f"/incidents?id={incident_id}")
+    dash_duo.wait_for_contains_text("#incidents-header", "owner: nobody", timeout=10)
+    wait_until(lambda: dash_duo.find_element("#incidents-take-ownership").is_enabled(), message="button on")
+    click_centered(dash_duo, "#incidents-take-ownership")
+    dash_duo.wait_for_contains_text("#incidents-move-result", "You own this incident now.", timeout=10)
+    dash_duo.wait_for_contains_text("#incidents-header", "owner: otto", timeout=10)
+    dash_duo.wait_for_contains_text("#incidents-timeline", "owner: nobody → otto", timeout=10)
+    wait_until(
+        lambda: dash_duo.find_element("#incidents-edit-owner").get_attribute("value") == "otto",
+        message="the details form shows the new owner",
+    )
+    found = store.incidents.get(incident_id=incident_id)
+    assert found["owner"] == "otto" and found["acknowledged_at"] is not None  # MTTA stops here
+    _shot(dash_duo, "take-ownership")
+    click_centered(dash_duo, "#incidents-take-ownership")  # a second click changes nothing
+    dash_duo.wait_for_contains_text("#incidents-move-result", "You already own this incident.", timeout=10)
+    audit = audit_entries(store.engine)
+    updates = audit[(audit["action"] == "incidents.update") & (audit["username"] == "otto")]
+    assert len(updates) >= 1
     assert dash_duo.get_logs() == []

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 import storage
 from collectors.logs import LogTailer
@@ -192,6 +194,28 @@ def test_archive_controls_by_role(dash_duo, vitals_app, seeded) -> None:
     )
     assert delete.get_attribute("disabled") and delete.get_attribute("title") == "needs the admin role"
     dash_duo.driver.save_screenshot("/tmp/logs-archives.png")
+    # An admin deletes the archived hot rows, only after confirming in a dialog.
+    dash_duo.driver.get(dash_duo.server.url + "/logout")
+    login(dash_duo, "ada")
+    dash_duo.driver.get(dash_duo.server.url + "/logs?level=error")
+    dash_duo.wait_for_text_to_equal("h1.page-title", "Logs", timeout=10)
+    for accept in (False, True):
+        dash_duo.driver.execute_script(
+            "const b = document.getElementById(arguments[0]); b.scrollIntoView({block: 'center'}); b.click();",
+            pattern_id(action="delete", id=1, type="logs-archive-action"),
+        )
+        dialog = WebDriverWait(dash_duo.driver, 10).until(expected_conditions.alert_is_present())
+        assert "Delete the 6 entries of archive #1 from the hot table?" in dialog.text
+        if accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+            assert seeded[0].logs.count(levels=["error"], since="2h") == 6  # nothing deleted
+    dash_duo.driver.save_screenshot("/tmp/logs-archives-deleting.png")
+    dash_duo.wait_for_contains_text("#logs-archive-message", "6 entries removed", timeout=15)
+    assert seeded[0].logs.count(levels=["error"], since="2h") == 0
+    dash_duo.wait_for_contains_text("#logs-archive-table", "hot rows deleted", timeout=5)
+    dash_duo.driver.save_screenshot("/tmp/logs-archives-deleted.png")
 
 
 def test_clicking_a_chart_point_opens_logs_around_it(dash_duo, vitals_app, seeded) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
+from functools import partial
 from urllib.parse import urlparse
 
-from tests.browser.conftest import login, trace_lengths, wait_until
+from tests.browser.conftest import has_points, login, trace_lengths, wait_until
 
 
 def test_every_page_requires_login(dash_duo, vitals_app):
@@ -34,17 +36,61 @@ def test_overview_and_system_show_live_host_data(dash_duo, vitals_app):
     cpu_points = wait_until(lambda: sum(trace_lengths(dash_duo, "overview-cpu")), 15, "CPU points")
     assert cpu_points >= 100  # ten minutes of seeded history at 5 s plus live samples
     assert sum(trace_lengths(dash_duo, "overview-memory")) >= 100
-    # KPI tiles show a fresh value, not "no data".
+    # KPI tiles show a fresh value, not "no data", coloured by the thresholds, with a sparkline.
     wait_until(lambda: "%" in dash_duo.find_element("#kpi-cpu .kpi-value").text, 15, "CPU tile value")
+    tiles = wait_until(
+        lambda: _kpi_tiles(dash_duo) if "border-" in _kpi_tiles(dash_duo)[0]["className"] else []
+    )
+    assert [tile["href"] for tile in tiles] == ["/system"] * len(tiles)
+    # The live CPU of this (shared) machine against the design's 70/90 %: the colour and the word agree.
+    shown = re.search(r"([0-9.]+)%", tiles[0]["text"])
+    assert shown is not None, tiles[0]
+    cpu = float(shown.group(1))
+    colour, word = (
+        ("danger", "critical") if cpu >= 90 else ("warning", "warning") if cpu >= 70 else ("success", "ok")
+    )
+    assert f"border-{colour}" in tiles[0]["className"] and word in tiles[0]["text"].lower(), (cpu, tiles[0])
+    wait_until(lambda: sum(tile["points"] for tile in _kpi_tiles(dash_duo)[:2]) >= 20, 15, "sparklines")
+    # No hole in the row: each line of tiles (the columns, gutters included) spans the row's width.
+    for line in _kpi_lines(dash_duo):
+        assert abs(line["right"] - line["rowRight"]) <= 2 and abs(line["left"] - line["rowLeft"]) <= 2, line
+    dash_duo.driver.save_screenshot("/tmp/vitals-overview-kpis.png")
 
     dash_duo.find_element("a.nav-link[href='/system']").click()
     dash_duo.wait_for_text_to_equal("h1.page-title", "System", timeout=10)
     # Charts that only live collection fills (nothing seeded) get real points within seconds.
     for chart in ("system-load", "system-disk", "system-processes", "system-cpu-cores"):
-        wait_until(lambda chart=chart: sum(trace_lengths(dash_duo, chart)) >= 1, 20, f"points in {chart}")
+        wait_until(partial(has_points, dash_duo, chart, 1), 20, f"points in {chart}")
     assert len(trace_lengths(dash_duo, "system-load")) == 3  # 1m, 5m, 15m
 
     assert dash_duo.get_logs() == []
+
+
+_KPI_TILES_JS = """
+return [...document.querySelectorAll('#overview-kpis .kpi-card')].map(card => {
+  const link = card.closest('a'); const plot = card.querySelector('.js-plotly-plot');
+  return {text: card.innerText, className: card.className, href: link && link.getAttribute('href'),
+          points: plot && plot.data ? plot.data.reduce((n, t) => n + (t.x || []).length, 0) : 0};
+});
+"""
+_KPI_LINES_JS = """
+const row = document.getElementById('overview-kpis'); const box = row.getBoundingClientRect();
+const lines = {};
+for (const col of row.children) {
+  const r = col.getBoundingClientRect(); const key = Math.round(r.top);
+  lines[key] = lines[key] || {left: r.left, right: r.right};
+  lines[key].left = Math.min(lines[key].left, r.left); lines[key].right = Math.max(lines[key].right, r.right);
+}
+return Object.values(lines).map(line => ({...line, rowLeft: box.left, rowRight: box.right}));
+"""
+
+
+def _kpi_tiles(dash_duo):
+    return dash_duo.driver.execute_script(_KPI_TILES_JS)
+
+
+def _kpi_lines(dash_duo):
+    return dash_duo.driver.execute_script(_KPI_LINES_JS)
 
 
 def test_charts_extend_while_the_page_stays_open(dash_duo, vitals_app):

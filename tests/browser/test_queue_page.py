@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 
 import storage
-from tests.browser.conftest import login, trace_lengths, wait_until
+from tests.browser.conftest import has_points, login, trace_lengths, wait_until
 
 BROKER = "127.0.0.1:6379/12"
 
@@ -59,7 +61,7 @@ def test_queue_page_shows_workers_and_charts(dash_duo, vitals_app):
     assert "Active" in table and "Reserved" in table and "Scheduled" in table
     assert f"{BROKER}: 2 workers online" in dash_duo.find_element("#queue-brokers").text
     for chart in ("queue-length", "queue-succeeded", "queue-failed", "queue-runtime"):
-        wait_until(lambda chart=chart: sum(trace_lengths(dash_duo, chart)) >= 10, 15, f"points in {chart}")
+        wait_until(partial(has_points, dash_duo, chart, 10), 15, f"points in {chart}")
     assert len(trace_lengths(dash_duo, "queue-length")) == 2  # one line per queue
     assert dash_duo.get_logs() == []
 

@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, dcc, html
 
+from dashboard import ids
+from dashboard.components.channel_health import channel_health
 from dashboard.pages.alerts import center, channels, names, rules, silences
 
 __all__ = ["NAME", "ORDER", "PATH", "layout", "register_callbacks"]
@@ -40,6 +42,7 @@ def layout(**query: str) -> html.Div:
         [
             dcc.Location(id=URL, refresh=False),
             html.H1("Alerts", className="page-title"),
+            html.Div(channel_health(element_id=names.CHANNEL_HEALTH), id=names.CHANNEL_HEALTH_BOX),
             dbc.Tabs(
                 [dbc.Tab(bodies[key], label=label, tab_id=key, className="pt-3") for key, label in _TABS],
                 id=names.TABS,
@@ -56,6 +59,11 @@ def register_callbacks(app: Dash) -> None:
     silences.register_callbacks(app)
     channels.register_callbacks(app)
     app.callback(
+        Output(names.CHANNEL_HEALTH_BOX, "children"),
+        Input(ids.REFRESH_INTERVAL, "n_intervals"),
+        prevent_initial_call=True,
+    )(refresh_channel_health)
+    app.callback(
         Output(URL, "search"),
         Input(names.TABS, "active_tab"),
         Input(names.FILTER_STATE, "value"),
@@ -67,6 +75,10 @@ def register_callbacks(app: Dash) -> None:
         State(URL, "search"),
         prevent_initial_call=True,
     )(sync_url)
+
+
+def refresh_channel_health(_ticks: int) -> Any:
+    return channel_health(element_id=names.CHANNEL_HEALTH)
 
 
 def sync_url(

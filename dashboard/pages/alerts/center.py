@@ -27,7 +27,9 @@ from tasks.alerting.model import CATEGORIES, SEVERITIES
 __all__ = ["center_section", "register_callbacks"]
 
 STATE_CHOICES = ("open", "all", "pending", "firing", "nodata", "error", "acknowledged", "resolved")
-ROW_LIMIT = 500
+# One page of the grid: the store sorts, filters and pages (LIMIT/OFFSET), so any number of alerts
+# can be browsed without sending them all to the browser.
+PAGE_SIZE = 50
 _COLUMNS = [
     {
         "field": "severity",
@@ -128,9 +130,6 @@ def center_section(query: dict[str, str]) -> html.Div:
             },
             "animateRows": False,
             "domLayout": "autoHeight",
-            "pagination": True,
-            "paginationPageSize": 25,
-            "paginationPageSizeSelector": False,
         },
         className="ag-theme-alpine",
         style={"width": "100%"},
@@ -142,6 +141,22 @@ def center_section(query: dict[str, str]) -> html.Div:
             html.Div(id=names.BULK_MESSAGE),
             html.Div(id=names.GRID_NOTE),
             grid,
+            html.Div(
+                [
+                    dbc.Pagination(
+                        id=names.PAGER,
+                        max_value=1,
+                        active_page=1,
+                        first_last=True,
+                        previous_next=True,
+                        fully_expanded=False,
+                        size="sm",
+                        className="mb-0",
+                    ),
+                    html.Span(id=names.PAGE_NOTE, className="small text-secondary"),
+                ],
+                className="d-flex gap-3 align-items-center mt-2",
+            ),
             dcc.Store(id=names.GRID_VERSION, data=0),
             dcc.Store(id=names.SELECTED, data=_int(query.get("alert"))),
             html.Div(id=names.DETAIL_MESSAGE, className="mt-3"),
@@ -188,6 +203,10 @@ def register_callbacks(app: Dash) -> None:
     app.callback(
         Output(names.GRID, "rowData"),
         Output(names.GRID_NOTE, "children"),
+        Output(names.PAGER, "max_value"),
+        Output(names.PAGER, "active_page"),
+        Output(names.PAGE_NOTE, "children"),
+        Input(names.PAGER, "active_page"),
         Input(names.FILTER_STATE, "value"),
         Input(names.FILTER_SEVERITY, "value"),
         Input(names.FILTER_CATEGORY, "value"),
@@ -238,7 +257,19 @@ def register_callbacks(app: Dash) -> None:
     )(show_analytics)
 
 
+_FILTER_INPUTS = (
+    names.FILTER_STATE,
+    names.FILTER_SEVERITY,
+    names.FILTER_CATEGORY,
+    names.FILTER_HOST,
+    names.FILTER_RULE,
+    ids.TIME_RANGE,
+    ids.CUSTOM_RANGE,
+)
+
+
 def load_alerts(
+    page: int | None,
     state: str | None,
     severity: str | None,
     category: str | None,
@@ -249,8 +280,11 @@ def load_alerts(
     choice: str | None,
     start: str | None,
     end: str | None,
-) -> tuple[list[dict[str, Any]], Any]:
-    """The grid's rows: the filters applied in the store, open alerts first."""
+) -> tuple[list[dict[str, Any]], Any, int, int, str]:
+    """One page of the grid: the filters, the order (open first) and the page applied in the store.
+
+    Changed filters go back to the first page; a refresh or an action keeps the page (clamped to
+    the pages that still exist)."""
     since, until = resolve_range_choice(choice, [start, end] if start and end else None)
     filters: dict[str, Any] = {
         "state": None if state in (None, "all") else state,
@@ -261,12 +295,17 @@ def load_alerts(
     }
     if filters["state"] == "open":
         since = since - timedelta(days=365)  # an open alert is shown whenever it started
+    page = 1 if ctx.triggered_id in _FILTER_INPUTS or not page else int(page)
     try:
         store = services().store
-        frame = store.alerts.find(**filters, since=since, until=until, limit=ROW_LIMIT)
         total = store.alerts.count(**filters, since=since, until=until)
+        pages = max(1, -(-total // PAGE_SIZE))
+        page = min(max(page, 1), pages)
+        frame = store.alerts.find(
+            **filters, since=since, until=until, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        )
     except Exception as exc:  # the store is down: this panel says so, the page stays
-        return [], inline(f"Could not read alerts: {exc}", "warning")
+        return [], inline(f"Could not read alerts: {exc}", "warning"), 1, 1, ""
     rows = [
         {
             "id": int(row["id"]),
@@ -282,11 +321,11 @@ def load_alerts(
         for row in frame.to_dict("records")
     ]
     note = None
-    if total > ROW_LIMIT:
-        note = inline(f"Showing the first {ROW_LIMIT} of {total} alerts: narrow the filters.", "info")
-    elif not rows:
+    if not rows:
         note = inline("No alerts match these filters in the selected time range.", "secondary")
-    return rows, note
+    first = (page - 1) * PAGE_SIZE + 1
+    shown = f"Alerts {first:,} to {first + len(rows) - 1:,} of {total:,}" if rows else ""
+    return rows, note, pages, page, shown
 
 
 def _acked(row: dict[str, Any]) -> bool:

@@ -126,3 +126,10 @@ CHANNEL_TOGGLE = "alerts-channel-toggle"
 CHANNEL_DELETE = "alerts-channel-delete"
 CHANNEL_ACTION_MESSAGE = "alerts-channel-action-message"
 DELIVERIES_GRID = "alerts-deliveries-grid"
+
+# failing notification channels, above the tabs
+CHANNEL_HEALTH = "alerts-channel-health"
+CHANNEL_HEALTH_BOX = "alerts-channel-health-box"
+# the alert grid's server-side pages
+PAGER = "alerts-pager"
+PAGE_NOTE = "alerts-page-note"

@@ -88,6 +88,14 @@ _RULE_COLUMNS = [
 ]
 
 
+def _defaults() -> dict[str, Any]:
+    """A new rule's form: its repeat interval is the configured default cooldown."""
+    try:
+        return {**_DEFAULTS, "repeat": actions.default_repeat(services().store)}
+    except Exception:  # the store is down: the form still opens, with the design's 15 minutes
+        return _DEFAULTS
+
+
 def _input(field: str, editable: bool) -> Any:
     element_id = names.rule_field(field)
     if field in _CHOICES:
@@ -118,7 +126,7 @@ def _input(field: str, editable: bool) -> Any:
     if field in ("summary", "description"):
         return dbc.Textarea(id=element_id, value="", disabled=not editable, rows=2, maxLength=2000)
     return dbc.Input(
-        id=element_id, value=_DEFAULTS.get(field, ""), disabled=not editable, size="sm", maxLength=400
+        id=element_id, value=_defaults().get(field, ""), disabled=not editable, size="sm", maxLength=400
     )
 
 
@@ -379,7 +387,7 @@ def load_rules(_version: int) -> list[dict[str, Any]]:
 
 def _form_values(rule: dict[str, Any] | None) -> list[Any]:
     if rule is None:
-        return [_DEFAULTS.get(f, "") for f in F]
+        return [_defaults().get(f, "") for f in F]
     shown = {
         **rule,
         "labels": labels_text(rule["labels"]),
@@ -518,7 +526,11 @@ def run_backtest(_clicks: int, span: str, *values: Any) -> tuple[Any, go.Figure]
     try:
         metric = str(form.get("metric") or "")
         rule = rule_from_form(
-            {**form, "name": form.get("name") or "backtest"},
+            {
+                **form,
+                "name": form.get("name") or "backtest",
+                "repeat": form.get("repeat") or actions.default_repeat(store),
+            },
             known_metrics=actions.known_metrics(store),
             known_labels=actions.known_labels(store, metric),
         )

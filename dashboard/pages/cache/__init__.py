@@ -17,7 +17,7 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, dcc, html
 
 from dashboard.components.live_chart import live_chart
-from dashboard.pages.cache import browser, clear, history, ids, overview, policy, summary
+from dashboard.pages.cache import browser, clear, history, ids, overview, policy, rules, summary
 from dashboard.pages.cache.common import target_names
 
 __all__ = ["NAME", "ORDER", "PATH", "layout", "register_callbacks"]
@@ -102,6 +102,7 @@ def register_callbacks(app: Dash) -> None:
     summary.register_callbacks(app)
     clear.register_callbacks(app)
     policy.register_callbacks(app)
+    rules.register_callbacks(app)
     history.register_callbacks(app)
     app.callback(
         Output(ids.CHARTS, "children"),

@@ -11,7 +11,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboard.pages.cache import ids
 from dashboard.pages.cache.common import can, fmt_bytes, message, role_note
-from dashboard.services import current_actor, services
+from dashboard.services import current_actor, live_settings, services
 from storage.users import Role
 from tasks import cache_types as rkeys
 from tasks.actions import PermissionDenied
@@ -174,7 +174,7 @@ def scan(
     try:
         page = actions.browse_keys(
             services().store,
-            services().settings,
+            live_settings(),
             current_actor(),
             target=target,
             db=int(query["db"]),
@@ -218,7 +218,7 @@ def open_value(
     try:
         value = actions.open_key(
             services().store,
-            services().settings,
+            live_settings(),
             current_actor(),
             target=target or "",
             db=db,

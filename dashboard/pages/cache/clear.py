@@ -10,7 +10,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboard.pages.cache import ids
 from dashboard.pages.cache.common import can, fmt_bytes, message, role_note
-from dashboard.services import current_actor, services
+from dashboard.services import current_actor, live_settings, services
 from storage.cache import CacheJob, JobConflict
 from storage.users import Role
 from tasks.actions import PermissionDenied
@@ -65,7 +65,7 @@ def clear_section(target: str | None, db: int) -> html.Div:
                             ids.TAG_PREVIEWED,
                         ),
                         "tag name, e.g. posts",
-                        f"The tag's set of keys is {services().settings.cache_tag_set_template!s} "
+                        f"The tag's set of keys is {live_settings().cache_tag_set_template!s} "
                         "(VITALS_CACHE_TAG_SET_TEMPLATE); the set goes too.",
                         "Clear tag",
                         operator,
@@ -255,7 +255,7 @@ def preview_pattern(
     try:
         dry = actions.preview_clear(
             services().store,
-            services().settings,
+            live_settings(),
             current_actor(),
             target=target or "",
             db=_db(db),
@@ -289,7 +289,7 @@ def preview_tag(
     tag = (tag or "").strip()
     try:
         tag_key, dry = actions.preview_tag_clear(
-            services().store, services().settings, current_actor(), target=target or "", db=_db(db), tag=tag
+            services().store, live_settings(), current_actor(), target=target or "", db=_db(db), tag=tag
         )
     except PermissionDenied as exc:
         return message(str(exc)), None
@@ -322,7 +322,7 @@ def start_clear(
     tag: dict[str, Any] | None,
 ) -> tuple[Any, ...]:
     """Start the job of the previewed clear (what was previewed, not what the box says now)."""
-    store, settings, actor = services().store, services().settings, current_actor()
+    store, settings, actor = services().store, live_settings(), current_actor()
     try:
         if ctx.triggered_id == ids.TAG_CONFIRM:
             if not tag:
@@ -424,7 +424,7 @@ def flush(_clicks: int, target: str | None, db: int | None, confirm: str | None)
     try:
         removed = actions.flush_database(
             services().store,
-            services().settings,
+            live_settings(),
             current_actor(),
             target=target or "",
             db=_db(db),

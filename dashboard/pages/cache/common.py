@@ -7,7 +7,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import html
 
-from dashboard.services import current_actor, services
+from dashboard.services import current_actor, live_settings
 from storage.users import Role
 from tasks.cache_types import target_names as configured_names
 
@@ -24,7 +24,7 @@ __all__ = [
 
 def target_names() -> list[str]:
     """The configured Redis targets' names, in configuration order."""
-    return configured_names(services().settings)
+    return configured_names(live_settings())  # targets added on the Settings page too
 
 
 def can(role: Role) -> bool:

@@ -21,6 +21,7 @@ _ACTION_NAMES = {
     "flush_db": "flush database",
     "policy_change": "policy change",
     "eviction_rule": "eviction rule run",
+    "rule_change": "eviction rule change",
 }
 
 
@@ -84,6 +85,12 @@ def _outcome(action: str, detail: dict[str, Any] | None) -> str:
         )
     if action == "flush_db":
         return f"db {detail.get('db')}"
+    if action == "rule_change":
+        rule = detail.get("rule", {})
+        return (
+            f"rule #{rule.get('id')} {detail.get('change')}: above {rule.get('above_percent')} % "
+            f"→ {rule.get('down_to_percent')} %, db {rule.get('db')}"
+        )
     if action == "eviction_rule":
         if detail.get("error"):
             return str(detail["error"])

@@ -55,6 +55,18 @@ POLICY_MESSAGE = "cache-policy-message"
 RULES = "cache-rules"
 RULE_PREVIEW = "cache-rule-preview"  # pattern-matching type, {"type": RULE_PREVIEW, "rule": n}
 RULE_RESULT = "cache-rule-result"
+RULE_ACTION = "cache-rule-action"  # pattern-matching type, {"type": RULE_ACTION, "rule": id, "verb": v}
+RULE_MESSAGE = "cache-rule-message"
+RULE_EDITING = "cache-rule-editing"
+RULE_FORM_TITLE = "cache-rule-form-title"
+RULE_PATTERN = "cache-rule-pattern"
+RULE_DB = "cache-rule-db"
+RULE_ABOVE = "cache-rule-above"
+RULE_DOWN_TO = "cache-rule-down-to"
+RULE_MAX_KEYS = "cache-rule-max-keys"
+RULE_ENABLED = "cache-rule-enabled"
+RULE_SAVE = "cache-rule-save"
+RULE_NEW = "cache-rule-new"
 
 # history
 HISTORY_GRID = "cache-history-grid"

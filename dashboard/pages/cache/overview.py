@@ -13,6 +13,7 @@ from dash import Dash, Input, Output, html
 from dashboard import ids as shell_ids
 from dashboard.components.cards import kpi_card
 from dashboard.components.live_chart import ChartSpec, live_chart
+from dashboard.levels import configured_levels
 from dashboard.pages.cache import ids
 from dashboard.pages.cache.common import fmt_bytes, fmt_count
 from dashboard.services import services
@@ -28,6 +29,7 @@ COMMAND_SHOWN = 160  # characters of a slow command (with its arguments) shown i
 def chart_specs(target: str) -> list[ChartSpec]:
     """The charts of one target (each series' host is the target's name)."""
     key = target.replace("/", "-").replace(":", "-")
+    levels = configured_levels()  # the Settings page's thresholds, as in effect now
     return [
         ChartSpec(
             f"cache-hit-{key}",
@@ -35,7 +37,7 @@ def chart_specs(target: str) -> list[ChartSpec]:
             "Hit rate",
             "%",
             host=target,
-            thresholds=(60.0, 40.0),
+            thresholds=levels["cache_hit_rate"],
             low_is_bad=True,
         ),
         ChartSpec(f"cache-mem-{key}", "redis.memory.used_bytes", "Memory used", "B", host=target),
@@ -45,7 +47,7 @@ def chart_specs(target: str) -> list[ChartSpec]:
             "Memory of maxmemory",
             "%",
             host=target,
-            thresholds=(80.0, 95.0),
+            thresholds=levels["cache_memory"],
         ),
         ChartSpec(
             f"cache-frag-{key}",
@@ -144,7 +146,8 @@ def refresh_slowlog(
 
 
 def _stale_after() -> timedelta:
-    return timedelta(seconds=max(30.0, 3 * services().settings.redis_interval_seconds))
+    settings = services().settings
+    return timedelta(seconds=settings.stale_after_seconds(settings.redis_interval_seconds))
 
 
 def _latest(metric: str, target: str) -> pd.DataFrame:

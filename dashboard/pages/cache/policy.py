@@ -1,15 +1,16 @@
-"""Memory policy (view and change maxmemory / maxmemory-policy, admin) and the eviction rules."""
+"""Memory policy (view and change maxmemory / maxmemory-policy, admin), with the eviction rules
+(dashboard.pages.cache.rules) below it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash import Dash, Input, Output, State, dcc, html, no_update
 
-from dashboard.pages.cache import ids
+from dashboard.pages.cache import ids, rules
 from dashboard.pages.cache.common import can, fmt_bytes, message, role_note
-from dashboard.services import current_actor, services
+from dashboard.services import current_actor, live_settings, services
 from storage.users import Role
 from tasks import cache_types as rkeys
 from tasks.actions import PermissionDenied
@@ -64,9 +65,7 @@ def policy_section(target: str | None) -> html.Div:
             ),
             role_note(Role.ADMIN),
             html.Div(id=ids.POLICY_MESSAGE, className="mt-2"),
-            html.H3("Eviction rules", className="h6 mt-3"),
-            html.Div(id=ids.RULES, children=_rules(target)),
-            html.Div(id=ids.RULE_RESULT),
+            rules.rules_section(target),
         ]
     )
 
@@ -81,18 +80,13 @@ def register_callbacks(app: Dash) -> None:
         State(ids.POLICY_CHOICE, "value"),
         prevent_initial_call=True,
     )(apply_policy)
-    app.callback(
-        Output(ids.RULE_RESULT, "children"),
-        Input({"type": ids.RULE_PREVIEW, "rule": ALL}, "n_clicks"),
-        prevent_initial_call=True,
-    )(preview_rule)
 
 
 def _read(target: str | None) -> tuple[Any, list[str], str | None]:
     if not target:
         return None, [], None
     try:
-        found = actions.read_policy(services().store, services().settings, current_actor(), target=target)
+        found = actions.read_policy(services().store, live_settings(), current_actor(), target=target)
     except rkeys.ConfigUnavailable as exc:
         return message(f"The policy cannot be read or changed here: {exc}", "secondary"), [], None
     except (PermissionDenied, LookupError, actions.TargetDown) as exc:
@@ -123,7 +117,7 @@ def apply_policy(
     try:
         found = actions.change_policy(
             services().store,
-            services().settings,
+            live_settings(),
             current_actor(),
             target=target or "",
             maxmemory=(maxmemory or "").strip() or None,
@@ -139,78 +133,3 @@ def apply_policy(
     except (LookupError, actions.TargetDown) as exc:
         return message(str(exc), "warning"), no_update
     return message("Applied: the server now runs with the values shown.", "success"), _view(found)
-
-
-def _rules(target: str | None) -> Any:
-    rules = [
-        (index, rule)
-        for index, rule in enumerate(services().settings.cache_eviction_rules)
-        if rule.target == target
-    ]
-    if not rules:
-        return html.Div(
-            [
-                "No eviction rules for this target (off by default; set ",
-                html.Code("VITALS_CACHE_EVICTION_RULES"),
-                ").",
-            ],
-            className="small text-secondary",
-        )
-    rows = [
-        html.Tr(
-            [
-                html.Td(html.Code(rule.pattern)),
-                html.Td(f"db {rule.db}"),
-                html.Td(f"above {rule.above_percent:g} % → down to {rule.down_to_percent:g} %"),
-                html.Td(f"at most {rule.max_keys:,} keys per run"),
-                html.Td(
-                    dbc.Button(
-                        "Preview",
-                        id={"type": ids.RULE_PREVIEW, "rule": index},
-                        size="sm",
-                        color="secondary",
-                        n_clicks=0,
-                    )
-                ),
-            ]
-        )
-        for index, rule in rules
-    ]
-    interval = services().settings.cache_eviction_interval_seconds
-    return html.Div(
-        [
-            dbc.Table(html.Tbody(rows), size="sm", className="mb-1"),
-            html.Div(
-                f"Evaluated every {interval:g} s; each run that removes keys is in the history.",
-                className="small text-secondary",
-            ),
-        ]
-    )
-
-
-def preview_rule(clicks: list[int | None]) -> Any:
-    if not ctx.triggered_id or not any(clicks):
-        return no_update
-    index = int(ctx.triggered_id["rule"])
-    try:
-        report = actions.preview_eviction_rule(
-            services().store, services().settings, current_actor(), index=index
-        )
-    except (PermissionDenied, LookupError, ValueError, actions.TargetDown) as exc:
-        return message(str(exc), "warning")
-    percent = report.get("memory_percent")
-    head = (f"Memory at {percent:.1f} %: " if percent is not None else "") + (
-        f"the rule would remove up to {report['candidates']:,} keys, least recently used first."
-        if report["triggered"]
-        else str(report.get("reason", "the rule would do nothing now."))
-    )
-    sample = [
-        html.Li([html.Code(row["key"]), f" idle {row['idle_seconds']:,} s, {fmt_bytes(row['memory_bytes'])}"])
-        for row in report["sample"]
-    ]
-    return dbc.Alert(
-        [html.Div(head), html.Ul(sample, className="small mb-0")],
-        color="info",
-        className="py-2",
-        id="cache-rule-report",
-    )

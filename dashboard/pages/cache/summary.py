@@ -11,6 +11,7 @@ from dashboard.pages.cache import ids
 from dashboard.pages.cache.common import can, fmt_bytes, message, role_note
 from dashboard.services import current_actor, services
 from storage.cache import CacheJob, JobConflict
+from storage.timeparse import format_utc
 from storage.users import Role
 from tasks.actions import PermissionDenied
 from tasks.actions import cache as actions
@@ -99,7 +100,7 @@ def progress(job: CacheJob | None) -> Any:
     if job is None:
         return html.Div("No summary yet.", className="small text-secondary")
     if job.finished:
-        when = job.updated_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        when = format_utc(job.updated_at)
         if job.status == "failed":
             return message(f"The summary failed: {job.error}", "warning")
         return html.Div(

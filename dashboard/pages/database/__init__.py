@@ -20,7 +20,7 @@ from dashboard.pages.database.header import header, register_header_callbacks
 from dashboard.pages.database.queries import grid_box, register_query_callbacks
 from dashboard.pages.database.replication import register_replication_callbacks, replication_box
 from dashboard.pages.database.tables import register_table_callbacks, tables_box
-from dashboard.services import services
+from dashboard.services import live_settings
 from tasks.database_targets import target_names
 
 __all__ = ["NAME", "ORDER", "PATH", "layout", "register_callbacks"]
@@ -31,7 +31,7 @@ ORDER = 30  # place in the navbar
 
 
 def layout(target: str | None = None, **_query: str) -> html.Div:
-    targets = target_names(services().settings)
+    targets = target_names(live_settings())  # targets added on the Settings page too
     chosen = target if target in targets else (targets[0] if targets else None)
     parts: list[Any] = [header(targets, chosen), html.Div(id=names.STATUS), html.Div(id=names.KPIS)]
     if target and target not in targets:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 
 from dashboard.components.live_chart import ChartSpec, live_chart
+from dashboard.levels import configured_levels
 
 __all__ = ["chart_specs", "charts_row"]
 
@@ -13,13 +14,22 @@ def chart_specs(target: str) -> list[ChartSpec]:
     def spec(key: str, metric: str, title: str, unit: str = "", **extra: object) -> ChartSpec:
         return ChartSpec(f"database-{key}", metric, title, unit, host=target, **extra)  # type: ignore[arg-type]
 
+    levels = configured_levels()  # the Settings page's thresholds, as in effect now
     return [
-        spec("connections", "mysql.connections.percent", "Connection utilization", "%", thresholds=(70, 90)),
+        spec(
+            "connections",
+            "mysql.connections.percent",
+            "Connection utilization",
+            "%",
+            thresholds=levels["connections"],
+        ),
         spec("qps", "mysql.queries_per_second", "Queries per second", "/s"),
         spec("tps", "mysql.transactions_per_second", "Transactions per second", "/s"),
         spec("threads-connected", "mysql.threads_connected", "Threads connected"),
         spec("threads-running", "mysql.threads_running", "Threads running"),
-        spec("slow", "mysql.slow_queries_per_minute", "Slow queries", "/min"),
+        spec(
+            "slow", "mysql.slow_queries_per_minute", "Slow queries", "/min", thresholds=levels["slow_queries"]
+        ),
         spec(
             "buffer-pool",
             "mysql.innodb.buffer_pool_hit_percent",
@@ -37,7 +47,7 @@ def chart_specs(target: str) -> list[ChartSpec]:
             "Replication lag",
             "s",
             agg="max",
-            thresholds=(5, 30),
+            thresholds=levels["replication_lag"],
         ),
     ]
 

@@ -13,7 +13,7 @@ from dashboard.components.cards import could_not_load, kpi_card
 from dashboard.database_reads import kpis
 from dashboard.pages.database import names
 from dashboard.pages.database.common import duration, number
-from dashboard.services import services
+from dashboard.services import live_settings, services
 
 __all__ = ["header", "kpi_row", "pick_target", "register_header_callbacks", "target_status"]
 
@@ -61,7 +61,7 @@ def target_status(target: str | None, _tick: int | None) -> Any:
     if not target:
         return dbc.Alert("No MySQL/MariaDB target is configured (VITALS_MYSQL_URLS).", color="secondary")
     try:
-        found = kpis(services().store, services().settings, target)
+        found = kpis(services().store, live_settings(), target)
     except Exception as exc:  # the store itself is down
         return could_not_load("the target's status", exc)
     if found is None:
@@ -87,7 +87,7 @@ def kpi_row(target: str | None, _tick: int | None) -> Any:
     if not target:
         return None
     try:
-        found = kpis(services().store, services().settings, target)
+        found = kpis(services().store, live_settings(), target)
     except Exception as exc:
         return could_not_load("the KPIs", exc)
     if found is None:

@@ -12,10 +12,11 @@ from dash import ALL, MATCH, Dash, Input, Output, State, ctx, html, no_update
 
 from dashboard import ids
 from dashboard.components.cards import could_not_load
-from dashboard.database_reads import blind_spot
+from dashboard.database_reads import blind_spot, prepared_shapes
 from dashboard.pages.database import names
 from dashboard.pages.database.common import window
 from dashboard.services import services
+from tasks.config_live import slow_query_threshold_ms
 
 __all__ = ["grid_box", "register_query_callbacks", "rows_for_request"]
 
@@ -29,11 +30,16 @@ _SORTABLE = {
 }  # fmt: skip
 
 
-def _columns() -> list[dict[str, Any]]:
+def _columns(slow_ms: float = 1000.0) -> list[dict[str, Any]]:
     number = {"type": "rightAligned", "filter": False}
     ms = {
         **number,
         "valueFormatter": {"function": "params.value == null ? '' : d3.format(',.2f')(params.value)"},
+    }
+    # database.slow_query_threshold_ms: a statement slower than this counts as slow (marked red).
+    slow = {
+        **ms,
+        "cellClassRules": {"text-danger fw-semibold database-slow": f"params.value >= {float(slow_ms)!r}"},
     }
     count = {
         **number,
@@ -47,8 +53,8 @@ def _columns() -> list[dict[str, Any]]:
          "tooltipField": "digest_text"},
         {"field": "exec_count", "headerName": "Count", "width": 100, **count},
         {"field": "total_latency_ms", "headerName": "Total ms", "width": 115, **ms},
-        {"field": "avg_latency_ms", "headerName": "Avg ms", "width": 100, **ms},
-        {"field": "p95_latency_ms", "headerName": "p95 ms", "width": 100, **ms},
+        {"field": "avg_latency_ms", "headerName": "Avg ms", "width": 100, **slow},
+        {"field": "p95_latency_ms", "headerName": "p95 ms", "width": 100, **slow},
         {"field": "rows_examined", "headerName": "Rows examined", "width": 125, **count},
         {"field": "rows_sent", "headerName": "Rows sent", "width": 105, **count},
         {"field": "rows_examined_per_sent", "headerName": "Exam./sent", "width": 105, **ms},
@@ -65,11 +71,11 @@ def grid_box() -> html.Div:
     return html.Div(id=names.GRID_BOX, className="mb-2")
 
 
-def grid(version: int) -> dag.AgGrid:
+def grid(version: int, slow_ms: float = 1000.0) -> dag.AgGrid:
     return dag.AgGrid(
         id={"type": names.GRID, "v": version},
         rowModelType="infinite",
-        columnDefs=_columns(),
+        columnDefs=_columns(slow_ms),
         defaultColDef={"resizable": True, "sortable": True, "suppressHeaderMenuButton": True},
         getRowId="params.data.digest",
         dashGridOptions={
@@ -86,7 +92,11 @@ def grid(version: int) -> dag.AgGrid:
 
 def rebuild_grid(_target: str | None, _choice: str | None, _start: str | None, _end: str | None) -> Any:
     """A new grid (a new id: an empty cache) whenever the target or the window changes."""
-    return grid(next(_versions))
+    try:
+        slow_ms = slow_query_threshold_ms(services().store)
+    except Exception:  # the store is down: the grid says so itself; mark with the default
+        slow_ms = 1000.0
+    return grid(next(_versions), slow_ms)
 
 
 def _spark(values: Any) -> str:
@@ -175,6 +185,7 @@ def summary(
                         "PHP/Python drivers). The slow log still sees them: turn it on (log_output=TABLE) "
                         "and they appear here with the slow-log source."
                     ),
+                    *_prepared_now(target),
                 ],
                 color="warning",
                 className="py-2 mt-2 mb-0",
@@ -182,6 +193,17 @@ def summary(
             )
         )
     return html.Div(parts, className="small mb-2")
+
+
+def _prepared_now(target: str) -> list[Any]:
+    """The shapes prepared on the server now (performance_schema.prepared_statements_instances)."""
+    shapes = prepared_shapes(services().settings, target)
+    if not shapes:
+        return []
+    return [
+        html.Div("Prepared on the server right now:", className="mt-1"),
+        html.Ul([html.Li(html.Code(text)) for text in shapes], className="mb-0"),
+    ]
 
 
 def select_digest(_clicked: list[Any]) -> Any:

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, ctx, dcc, no_update
 
 from dashboard import ids
-from dashboard.figures import empty_figure, line_figure
+from dashboard.figures import empty_figure, figure_scale, human_scale, line_figure
 from dashboard.pages.explore.controls import (
     AGG,
     CHART,
@@ -26,9 +26,8 @@ from dashboard.pages.explore.controls import (
 )
 from dashboard.pages.explore.query import ExploreQuery, parse_query
 from dashboard.services import services
-from dashboard.timerange import resolve_range_choice, zoomed_window
+from dashboard.timerange import format_in_zone, resolve_range_choice, valid_zone, zoomed_window
 from storage.export import iter_csv, iter_parquet, prepare_export
-from storage.timeparse import format_utc
 from tasks.catalog import describe
 
 __all__ = ["download", "draw", "register_callbacks"]
@@ -38,6 +37,7 @@ _WINDOW_INPUTS = [
     Input(ids.CUSTOM_RANGE, "start_date"),
     Input(ids.CUSTOM_RANGE, "end_date"),
     Input(ids.ZOOM_RANGE, "data"),
+    Input(ids.DISPLAY_TZ, "data"),
 ]
 _QUERY = [
     Input(METRICS, "value"),
@@ -67,7 +67,9 @@ def register_callbacks(app: Dash) -> None:
     )(download)
 
 
-def _window(choice: str | None, start: str | None, end: str | None, zoom: list[dict[str, str]] | None) -> Any:
+def _window(
+    choice: str | None, start: str | None, end: str | None, zoom: list[dict[str, str]] | None, _tz: Any = None
+) -> Any:
     return zoomed_window(zoom) or resolve_range_choice(choice, [start or "", end or ""])
 
 
@@ -81,6 +83,7 @@ def draw(
     start: str | None,
     end: str | None,
     zoom: list[dict[str, str]] | None,
+    tz: str | None,
     _ticks: int | None,
 ) -> tuple[Any, ...]:
     """The overlaid chart, a status line, the link to this view, and a message under each field."""
@@ -91,31 +94,53 @@ def draw(
         return empty_figure("Choose a metric"), "", link, *feedback
     if "step" in query.problems or "labels" in query.problems:
         return no_update, "Fix the field marked below its box.", link, *feedback
+    zone = valid_zone(tz)
     since, until = _window(choice, start, end, zoom)
-    figure: go.Figure | None = None
+    frames: dict[str, pd.DataFrame] = {}
     notes: list[str] = []
     for name in query.metrics:
         frame, note = _read(name, query, since, until)
         if note:
             notes.append(note)
-        if frame is None or frame.empty:
-            continue
-        unit, _ = describe(name)
-        part, _order = line_figure(frame, query.agg, since, until, unit, name)
+        if frame is not None and not frame.empty:
+            frames[name] = frame
+    figure = _overlay(frames, query.agg, since, until, zone)
+    shown = len(figure.data) if figure is not None else 0
+    if figure is None:
+        figure = empty_figure("No data in this time range")
+    status = f"{shown} series · {format_in_zone(since, zone)} to {format_in_zone(until, zone)}"
+    return figure, " · ".join([status, *notes]), link, *feedback
+
+
+def _overlay(
+    frames: dict[str, pd.DataFrame], agg: str, since: Any, until: Any, zone: str
+) -> go.Figure | None:
+    """Every metric on one chart. Metrics of the first one's unit share its human scale (the largest
+    of them decides it); a metric of another unit keeps its own and names it beside its name."""
+    if not frames:
+        return None
+    units = {name: describe(name)[0] for name in frames}
+    first_unit = units[next(iter(frames))]
+    biggest = max(
+        float(frame[agg].abs().max()) for name, frame in frames.items() if units[name] == first_unit
+    )
+    shared_scale = human_scale(first_unit, biggest)
+    figure: go.Figure | None = None
+    for name, frame in frames.items():
+        own_scale = shared_scale if units[name] == first_unit else None
+        part, _order = line_figure(frame, agg, since, until, units[name], name, tz=zone, scale=own_scale)
+        unit_note = "" if own_scale else f" ({figure_scale(part)[1] or 'count'})"
         for trace in part.data:
             # Every trace names its metric, so overlaid series stay told apart.
-            trace.name = f"{name} · {trace.name}" if trace.name and trace.name != name else name
+            base = f"{name} · {trace.name}" if trace.name and trace.name != name else name
+            trace.name = base + unit_note
         if figure is None:
             figure = part  # the first metric drawn sets the axes (and its unit)
         else:
             figure.add_traces(list(part.data))
-    shown = len(figure.data) if figure is not None else 0
-    if figure is None:
-        figure = empty_figure("No data in this time range")
-    else:
-        figure.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.15})
-    status = f"{shown} series · {format_utc(since)} to {format_utc(until)}"
-    return figure, " · ".join([status, *notes]), link, *feedback
+    if figure is not None:
+        figure.update_layout(showlegend=True)
+    return figure
 
 
 def _read(name: str, query: ExploreQuery, since: Any, until: Any) -> tuple[pd.DataFrame | None, str | None]:
@@ -146,6 +171,7 @@ def download(
     start: str | None,
     end: str | None,
     zoom: list[dict[str, str]] | None,
+    _tz: str | None = None,
 ) -> Any:
     """The chosen metrics over the window shown, as CSV or Parquet (the storage export)."""
     query = parse_query(metrics, agg, step, host, labels)

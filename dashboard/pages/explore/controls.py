@@ -139,7 +139,7 @@ def layout(**query: str) -> html.Div:
     graph = dcc.Graph(
         id=CHART,
         figure=empty_figure("Choose a metric"),
-        config={"displaylogo": False, "responsive": True},
+        config={"displaylogo": False, "responsive": True, "displayModeBar": "hover"},
         style={"height": "480px"},
     )
     return html.Div(

@@ -12,6 +12,7 @@ from dash import html
 
 from dashboard.services import current_actor
 from storage.incidents import IncidentInputError, UnknownIncident
+from storage.timeparse import format_utc
 from storage.users import Role
 from tasks.actions import PermissionDenied
 
@@ -59,7 +60,7 @@ def time_text(value: Any) -> str:
     """``2026-12-01 21:55:30 UTC``, or a dash for no time."""
     if value is None or pd.isna(value):  # NaT is a datetime too
         return "—"
-    return pd.Timestamp(value).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
+    return format_utc(pd.Timestamp(value))
 
 
 def duration_text(seconds: float | None) -> str:

@@ -288,6 +288,7 @@ def register_detail_callbacks(app: Dash) -> None:
     app.callback(
         Output(names.VERSION, "data", allow_duplicate=True),
         Output(names.MOVE_RESULT, "children", allow_duplicate=True),
+        Output(names.EDIT_OWNER, "value", allow_duplicate=True),
         Input(names.TAKE_OWNERSHIP, "n_clicks"),
         State(names.INCIDENT_ID, "data"),
         State(names.VERSION, "data"),
@@ -316,17 +317,18 @@ def register_detail_callbacks(app: Dash) -> None:
     )(save_details)
 
 
-def take_ownership(_clicks: int, incident_id: int, version: int | None) -> tuple[Any, Any]:
-    """The clicking operator becomes the owner, which acknowledges the incident (MTTA stops)."""
+def take_ownership(_clicks: int, incident_id: int, version: int | None) -> tuple[Any, Any, Any]:
+    """The clicking operator becomes the owner, which acknowledges the incident (MTTA stops).
+
+    The Details form's owner field follows, so saving the details next does not undo it."""
     actor = current_actor()
+    owner = actor.username if actor else ""
     try:
-        changed = update_incident(
-            services().store, actor, incident_id, {"owner": actor.username if actor else ""}
-        )
+        changed = update_incident(services().store, actor, incident_id, {"owner": owner})
     except Exception as exc:
-        return no_update, message(refusal(exc)[1], ok=False)
+        return no_update, message(refusal(exc)[1], ok=False), no_update
     said = "You own this incident now." if changed else "You already own this incident."
-    return (version or 0) + 1, message(said, ok=True)
+    return (version or 0) + 1, message(said, ok=True), owner
 
 
 def refresh_detail(

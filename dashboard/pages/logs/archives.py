@@ -1,5 +1,8 @@
 """Archive controls: archive the current search, list archives, download, verify, restore, and
-delete archived rows from the hot table.
+delete archived rows from the hot table (after a confirmation).
+
+Archive, restore and delete run as background jobs (``tasks.log_archive_jobs``): the page follows
+the job's row with a progress bar and a Cancel button, and refreshes the list when it ends.
 
 Roles are decided by ``tasks.actions.logs`` on the server (operators archive, verify and restore;
 admins delete); controls a user's role cannot use are shown disabled with the reason, and a
@@ -11,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
+from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboard.pages.logs import names
 from dashboard.pages.logs.criteria import iso_ms
@@ -20,7 +23,17 @@ from storage.users import Role
 from tasks.actions import PermissionDenied
 from tasks.actions import logs as actions
 
-__all__ = ["archive_panel", "archive_rows", "register_archive_callbacks", "run_archive_action"]
+__all__ = [
+    "archive_panel",
+    "archive_rows",
+    "cancel_job",
+    "follow_job",
+    "register_archive_callbacks",
+    "run_archive_action",
+]
+
+_POLL_MS = 500
+_JOB_VERBS = {"archive": "Archiving", "restore": "Restoring", "delete_hot": "Deleting hot rows of"}
 
 _STATUS_COLOURS = {"verified": "success", "written": "secondary", "corrupt": "danger", "missing": "danger"}
 _NEEDS = {"verify": Role.OPERATOR, "restore": Role.OPERATOR, "delete": Role.ADMIN, "create": Role.OPERATOR}
@@ -57,12 +70,38 @@ def archive_panel() -> dbc.Card:
             dbc.CardBody(
                 [
                     html.Div(id=names.ARCHIVE_MESSAGE),
+                    _job_box(),
                     html.Div(archive_rows(), id=names.ARCHIVE_TABLE),
+                    dcc.ConfirmDialog(id=names.ARCHIVE_CONFIRM),
+                    dcc.Store(id=names.ARCHIVE_PENDING),
+                    dcc.Store(id=names.ARCHIVE_JOB),
+                    dcc.Interval(id=names.ARCHIVE_JOB_POLL, interval=_POLL_MS, disabled=True),
                 ]
             ),
         ],
         className="mb-3",
     )
+
+
+def _job_box() -> html.Div:
+    """The running job: what it does, a progress bar, and Cancel (hidden while no job runs)."""
+    return html.Div(
+        [
+            html.Div(id=names.ARCHIVE_JOB_LABEL, className="small mb-1"),
+            html.Div(
+                [
+                    dbc.Progress(id=names.ARCHIVE_JOB_PROGRESS, value=0, striped=True, animated=True,
+                                 className="flex-grow-1 me-2", style={"height": "1.2rem"}),
+                    dbc.Button("Cancel", id=names.ARCHIVE_JOB_CANCEL, size="sm", color="secondary",
+                               outline=True, n_clicks=0),
+                ],
+                className="d-flex align-items-center",
+            ),
+        ],
+        id=names.ARCHIVE_JOB_BOX,
+        className="mb-2",
+        style={"display": "none"},
+    )  # fmt: skip
 
 
 def _button(
@@ -143,63 +182,165 @@ def archive_rows() -> Any:
     return dbc.Table([header, html.Tbody(body)], size="sm", hover=True, responsive=True, className="mb-0")
 
 
+def _criteria(criteria: dict[str, Any]) -> actions.ArchiveCriteria:
+    return actions.ArchiveCriteria(
+        since=int(criteria["from_ms"]),
+        until=int(criteria["to_ms"]),
+        query=criteria.get("query"),
+        levels=tuple(criteria.get("levels") or ()),
+        channel=criteria.get("channel"),
+        host=criteria.get("host"),
+        source=criteria.get("source"),
+        request_id=criteria.get("request_id"),
+    )
+
+
+def _alert(message: str, colour: str) -> dbc.Alert:
+    return dbc.Alert(message, color=colour, dismissable=True, className="py-2")
+
+
+def _confirm_text(archive_id: int) -> str:
+    try:
+        entries = int(services().store.logs.archive(id=archive_id)["entries"])
+    except KeyError:
+        return f"Delete the entries of archive #{archive_id} from the hot table?"
+    return (
+        f"Delete the {entries:,} entries of archive #{archive_id} from the hot table?\n\n"
+        "The archive is verified first; if it fails, nothing is deleted. Searches will no longer find "
+        "these entries until the archive is restored."
+    )
+
+
 def run_archive_action(
-    _create: int | None, _clicks: list[int | None], criteria: dict[str, Any] | None
-) -> tuple[Any, Any]:
-    """Run the clicked action through ``tasks.actions.logs``; its message and the refreshed list."""
+    _create: int | None,
+    _clicks: list[int | None],
+    _confirmed: int | None,
+    criteria: dict[str, Any] | None,
+    pending: int | None,
+) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """The clicked control: verify answers at once; archive, restore and a confirmed delete start a
+    job (through ``tasks.actions.logs``, which checks the role); delete first asks to confirm.
+
+    Returns (message, list, job id, confirm shown, confirm text, archive waiting for confirmation)."""
     trigger = ctx.triggered_id
+    skip = (no_update,) * 6
     if not trigger or not ctx.triggered[0]["value"]:
-        return no_update, no_update
-    store, actor = services().store, current_actor()
+        return skip
+    store, settings, actor = services().store, services().settings, current_actor()
     try:
         if trigger == names.ARCHIVE_CREATE:
             if not criteria:
-                return no_update, no_update
-            found = actions.ArchiveCriteria(
-                since=int(criteria["from_ms"]),
-                until=int(criteria["to_ms"]),
-                query=criteria.get("query"),
-                levels=tuple(criteria.get("levels") or ()),
-                channel=criteria.get("channel"),
-                host=criteria.get("host"),
-                source=criteria.get("source"),
-                request_id=criteria.get("request_id"),
-            )
-            message, colour = (
-                actions.archive_logs(store, actor, services().settings.log_archive_dir, found),
-                "success",
-            )
-        else:
-            archive_id, action = int(trigger["id"]), trigger["action"]
-            if action == "verify":
-                ok, message = actions.verify_archive(store, actor, archive_id)
-                colour = "success" if ok else "danger"
-            elif action == "restore":
-                message, colour = actions.restore_archive(store, actor, archive_id), "success"
-            elif action == "delete":
-                message, colour = actions.delete_archived_rows(store, actor, archive_id), "success"
-            else:
-                return no_update, no_update
-    except PermissionDenied as exc:
-        message, colour = f"Not allowed: {exc}.", "warning"
-    except actions.ArchiveError as exc:
-        message, colour = f"Refused: {exc}. Nothing was deleted.", "danger"
-    except KeyError:
-        message, colour = "That archive no longer exists.", "warning"
-    except OSError as exc:
-        message, colour = (
-            f"The archive could not be written ({exc.strerror or exc}); the entries stay in place.",
-            "danger",
+                return skip
+            job = actions.start_archive(store, settings, actor, _criteria(criteria))
+            return None, no_update, job.id, False, no_update, None
+        if trigger == names.ARCHIVE_CONFIRM:
+            if pending is None:
+                return skip
+            job = actions.start_delete_hot_rows(store, settings, actor, int(pending))
+            return None, no_update, job.id, False, no_update, None
+        archive_id, action = int(trigger["id"]), trigger["action"]
+        if action == "delete":
+            return no_update, no_update, no_update, True, _confirm_text(archive_id), archive_id
+        if action == "restore":
+            job = actions.start_restore(store, settings, actor, archive_id)
+            return None, no_update, job.id, False, no_update, None
+        if action != "verify":
+            return skip
+        ok, message = actions.verify_archive(store, actor, archive_id)
+        return (
+            _alert(message, "success" if ok else "danger"),
+            archive_rows(),
+            no_update,
+            False,
+            no_update,
+            None,
         )
-    return dbc.Alert(message, color=colour, dismissable=True, className="py-2"), archive_rows()
+    except PermissionDenied as exc:
+        return _alert(f"Not allowed: {exc}.", "warning"), no_update, no_update, False, no_update, None
+    except KeyError:
+        return (
+            _alert("That archive no longer exists.", "warning"),
+            archive_rows(),
+            no_update,
+            False,
+            no_update,
+            None,
+        )
+    except ValueError as exc:
+        return _alert(str(exc), "danger"), no_update, no_update, False, no_update, None
+
+
+def follow_job(_tick: int | None, job_id: str | None) -> tuple[Any, ...]:
+    """The followed job's progress; when it ends, its outcome, the refreshed list, and no more polling.
+
+    Returns (box style, label, progress value, progress label, poll disabled, message, list)."""
+    hidden = {"display": "none"}
+    if not job_id:
+        return hidden, no_update, no_update, no_update, True, no_update, no_update
+    job = services().store.logs.job(id=job_id)
+    if job is None:
+        return hidden, no_update, no_update, no_update, True, no_update, no_update
+    done, total = int(job.progress.get("done") or 0), job.progress.get("total")
+    if not job.finished:
+        verb = _JOB_VERBS.get(job.kind, job.kind)
+        what = "the current search" if job.kind == "archive" else f"archive #{job.archive_id}"
+        state = " (cancelling…)" if job.cancel_requested else ""
+        of = f" of about {int(total):,}" if total else ""
+        label = f"{verb} {what}: {done:,}{of} entries{state}"
+        value = min(100, round(100 * done / int(total))) if total else 100
+        return {"display": "block"}, label, value, f"{value}%" if total else "", False, no_update, no_update
+    if job.status == "done":
+        message = _alert(str((job.result or {}).get("message", "Done.")), "success")
+    elif job.status == "cancelled":
+        message = _alert("Cancelled: nothing of it was kept; the hot table is as it was.", "warning")
+    else:
+        message = _alert(job.error or "The job failed.", "danger")
+    return hidden, "", 0, "", True, message, archive_rows()
+
+
+def cancel_job(_clicks: int | None, job_id: str | None) -> Any:
+    """Ask the followed job to stop after its current batch (the action checks the role)."""
+    if not _clicks or not job_id:
+        return no_update
+    try:
+        actions.cancel_job(services().store, current_actor(), job_id)
+    except PermissionDenied as exc:
+        return _alert(f"Not allowed: {exc}.", "warning")
+    except LookupError:
+        return no_update
+    return no_update
 
 
 def register_archive_callbacks(app: Dash) -> None:
     app.callback(
         Output(names.ARCHIVE_MESSAGE, "children"),
         Output(names.ARCHIVE_TABLE, "children"),
+        Output(names.ARCHIVE_JOB, "data"),
+        Output(names.ARCHIVE_CONFIRM, "displayed"),
+        Output(names.ARCHIVE_CONFIRM, "message"),
+        Output(names.ARCHIVE_PENDING, "data"),
         Input(names.ARCHIVE_CREATE, "n_clicks"),
         Input({"type": names.ARCHIVE_ACTION, "action": ALL, "id": ALL}, "n_clicks"),
+        Input(names.ARCHIVE_CONFIRM, "submit_n_clicks"),
         State(names.CRITERIA, "data"),
+        State(names.ARCHIVE_PENDING, "data"),
         prevent_initial_call=True,
     )(run_archive_action)
+    app.callback(
+        Output(names.ARCHIVE_JOB_BOX, "style"),
+        Output(names.ARCHIVE_JOB_LABEL, "children"),
+        Output(names.ARCHIVE_JOB_PROGRESS, "value"),
+        Output(names.ARCHIVE_JOB_PROGRESS, "label"),
+        Output(names.ARCHIVE_JOB_POLL, "disabled"),
+        Output(names.ARCHIVE_MESSAGE, "children", allow_duplicate=True),
+        Output(names.ARCHIVE_TABLE, "children", allow_duplicate=True),
+        Input(names.ARCHIVE_JOB_POLL, "n_intervals"),
+        Input(names.ARCHIVE_JOB, "data"),
+        prevent_initial_call=True,
+    )(follow_job)
+    app.callback(
+        Output(names.ARCHIVE_MESSAGE, "children", allow_duplicate=True),
+        Input(names.ARCHIVE_JOB_CANCEL, "n_clicks"),
+        State(names.ARCHIVE_JOB, "data"),
+        prevent_initial_call=True,
+    )(cancel_job)

@@ -1,11 +1,11 @@
 """Settings: typed configuration (admin form, history, reset), monitored targets and local discovery,
-the environment (secrets masked), storage tiers, users and the audit log."""
+the environment (secrets masked), storage tiers, users, your password, API tokens and the audit log."""
 
 from __future__ import annotations
 
 from dash import Dash, html
 
-from dashboard.pages.settings import config_form, environment, targets, users
+from dashboard.pages.settings import config_form, environment, targets, tokens, users
 
 __all__ = ["NAME", "ORDER", "PATH", "layout", "register_callbacks"]
 
@@ -22,6 +22,8 @@ def layout(**_query: str) -> html.Div:
             config_form.config_card(),
             environment.tiers_card(),
             users.users_card(),
+            users.own_password_card(),
+            tokens.tokens_card(),
             users.audit_card(),
             environment.environment_card(),
         ]
@@ -32,3 +34,4 @@ def register_callbacks(app: Dash) -> None:
     config_form.register_callbacks(app)
     targets.register_callbacks(app)
     users.register_callbacks(app)
+    tokens.register_callbacks(app)

@@ -8,18 +8,23 @@ from sqlalchemy.engine import make_url
 from dashboard.pages.settings import ids
 from dashboard.pages.settings.common import card, table
 from dashboard.services import live_settings, services
-from storage.config import mask_secret_url
+from storage.masking import mask_url
 from storage.retention import tier_summary
 
-_SECRET_FIELDS = {"secret_key"}
-_TIER_NAMES = {"raw": "raw samples", "1m": "1-minute rollups", "1h": "1-hour rollups"}
+_SECRET_FIELDS = {"secret_key", "secret_key_previous"}
+_TIER_NAMES = {
+    "raw": "raw samples",
+    "1m": "1-minute rollups",
+    "5m": "5-minute rollups",
+    "1h": "1-hour rollups",
+}
 
 
 def _mask_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
-        return mask_secret_url(url) if "://" in url else "(unparseable URL)"
+        return mask_url(url) if "://" in url else "(unparseable URL)"
 
 
 def configuration_rows() -> list[dict[str, str]]:
@@ -29,7 +34,13 @@ def configuration_rows() -> list[dict[str, str]]:
     rows = []
     for name, value in settings.model_dump().items():
         if name in _SECRET_FIELDS:
-            shown = "(set)" if value else "(generated, kept in the data directory)"
+            shown = (
+                "(set)"
+                if value
+                else "(generated, kept in the data directory)"
+                if name == "secret_key"
+                else "(none)"
+            )
         elif name.endswith("_url") and value:
             shown = _mask_url(value)
         elif isinstance(value, list):  # URLs (masked), paths and check targets
