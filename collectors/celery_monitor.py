@@ -6,7 +6,8 @@ A monitored app is known by its broker URL (Redis or RabbitMQ); its name, the ``
 every series, is ``host:port/db-or-vhost`` (never the password). One ``collect()`` call reads:
 
 - **workers** with a control ``ping`` (short timeout), then ``inspect`` active / reserved / scheduled
-  / active_queues addressed to exactly the workers that answered, so it returns as soon as they reply;
+  / active_queues / stats addressed to exactly the workers that answered, so it returns as soon as
+  they reply; ``stats`` gives each worker's pool and concurrency, uptime and processed total;
 - **queue lengths** from the broker with a passive ``queue_declare`` through kombu: on RabbitMQ the
   queue's ``message_count``; on Redis kombu answers it with ``LLEN`` of the list (all priority steps).
   Queue names: every queue a worker consumes (active_queues), ``celery`` (the default), the names
@@ -34,6 +35,8 @@ every series, is ``host:port/db-or-vhost`` (never the password). One ``collect()
   * On Redis a short lock in the broker (``_vitals.celery_monitor.capture``) lets only one window
     capture at a time, so two Vitals workers running overlapping collections never count twice.
   * A task name once seen is reported with 0 in later quiet intervals, so charts show a real zero.
+  * The same events also give the recent-tasks records (``collectors.celery_tasks``): one per task
+    id seen in the window, with state, worker, masked arguments and any traceback.
 
 A broker that cannot be reached gives ``celery.broker.up = 0`` and a ``CeleryError`` saying what
 failed, never an exception. One failed reading (inspect, one queue) never breaks the rest.
@@ -57,6 +60,7 @@ from kombu import Connection, Consumer
 from kombu.exceptions import ChannelError
 
 from collectors.base import Collection, Reading
+from collectors.celery_tasks import TaskRecord, TaskRecords
 
 __all__ = [
     "CELERY_METRICS",
@@ -65,6 +69,7 @@ __all__ = [
     "CelerySnapshot",
     "TaskStats",
     "broker_name",
+    "pool_name",
 ]
 
 log = logging.getLogger("vitals.collectors.celery")
@@ -77,12 +82,26 @@ CELERY_METRICS: dict[str, tuple[str, str]] = {
     "celery.worker.active": ("", "Tasks executing now on each {worker}"),
     "celery.worker.reserved": ("", "Tasks prefetched, waiting to execute, on each {worker}"),
     "celery.worker.scheduled": ("", "Tasks with an ETA or countdown held by each {worker}"),
+    "celery.worker.concurrency": ("", "Pool size of each {worker} (its {pool}: prefork, threads, solo...)"),
+    "celery.worker.uptime_seconds": ("s", "Seconds since each {worker} started"),
+    "celery.worker.processed_total": ("", "Tasks each {worker} has run since it started (its own count)"),
     "celery.queue.length": ("", "Messages waiting in each {queue} on the broker"),
     "celery.task.succeeded": ("", "Tasks of each {task} name that succeeded in the interval"),
     "celery.task.failed": ("", "Tasks of each {task} name that failed in the interval"),
     "celery.task.retried": ("", "Tasks of each {task} name that asked for a retry in the interval"),
     "celery.task.runtime_seconds": ("s", "Mean runtime of each {task} that succeeded in the interval"),
     "celery.task.runtime_max_seconds": ("s", "Longest runtime of each {task} that succeeded in the interval"),
+    # Running totals of the interval counts above, kept by the job (tasks.celery_jobs) so that
+    # /metrics can expose real Prometheus counters.
+    "celery.task.succeeded_total": (
+        "",
+        "Tasks of each {task} name that succeeded, counted since Vitals began",
+    ),
+    "celery.task.failed_total": ("", "Tasks of each {task} name that failed, counted since Vitals began"),
+    "celery.task.retried_total": (
+        "",
+        "Tasks of each {task} name that asked for a retry, counted since Vitals began",
+    ),
     # Written by the heartbeat job (tasks.celery_jobs), listed here so the catalog has it.
     "vitals.beat.heartbeat": ("", "1 each time the scheduler got its heartbeat job run; stale = beat down"),
 }
@@ -119,6 +138,7 @@ class CelerySnapshot(Collection):
     saying what could not be read, by stage; ``errors`` holds the same as sentences."""
 
     problems: list[CeleryError] = field(default_factory=list)
+    tasks: list[TaskRecord] = field(default_factory=list)
 
 
 def broker_name(url: str) -> str:
@@ -144,6 +164,7 @@ class TaskStats:
         self.retried: Counter[str] = Counter()
         self.runtimes: dict[str, list[float]] = {}
         self.events = 0
+        self.tasks = TaskRecords()
 
     def handle(self, event: Mapping[str, Any]) -> None:
         """Fold one event (a dict as Celery's Receiver passes it) into the counts."""
@@ -160,6 +181,7 @@ class TaskStats:
             self.failed[self._name(event, uuid)] += 1
         elif kind == "task-retried":
             self.retried[self._name(event, uuid)] += 1
+        self.tasks.handle(event, self.names.get(uuid))
 
     def readings(self, broker: str, known: Iterable[str] = ()) -> list[Reading]:
         """Counts for the window (0 for ``known`` names that were quiet) and runtime mean/max."""
@@ -190,6 +212,29 @@ class TaskStats:
 
 def _reading(metric: str, value: float, labels: dict[str, str]) -> Reading:
     return Reading(metric, float(value), labels, CELERY_METRICS[metric][0])
+
+
+def _worker_stats(broker: str, worker: str, stats: Mapping[str, Any]) -> list[Reading]:
+    """Pool, uptime and processed total from one worker's ``inspect().stats()`` reply."""
+    labels = {"broker": broker, "worker": worker}
+    readings = []
+    pool = stats.get("pool") or {}
+    if isinstance(pool.get("max-concurrency"), int):
+        pool_labels = {**labels, "pool": pool_name(str(pool.get("implementation", "")))}
+        readings.append(_reading("celery.worker.concurrency", pool["max-concurrency"], pool_labels))
+    if isinstance(stats.get("uptime"), int | float):
+        readings.append(_reading("celery.worker.uptime_seconds", stats["uptime"], labels))
+    totals = stats.get("total")
+    if isinstance(totals, Mapping):
+        processed = sum(count for count in totals.values() if isinstance(count, int))
+        readings.append(_reading("celery.worker.processed_total", processed, labels))
+    return readings
+
+
+def pool_name(implementation: str) -> str:
+    """``celery.concurrency.prefork:TaskPool`` -> ``prefork`` (solo, threads, eventlet, gevent...)."""
+    module = implementation.split(":")[0]
+    return module.rsplit(".", 1)[-1] or "unknown"
 
 
 class CeleryMonitor:
@@ -286,6 +331,7 @@ class CeleryMonitor:
             capture.join(self.capture_seconds + 10)
         self._seen_tasks |= set(stats.succeeded) | set(stats.failed) | set(stats.retried)
         snapshot.readings.extend(stats.readings(self.name, self._seen_tasks))
+        snapshot.tasks = stats.tasks.take()
         snapshot.errors = [str(problem) for problem in snapshot.problems]
         if snapshot.problems:
             self._drop_connection()  # whatever failed, the next collection starts on a fresh connection
@@ -349,6 +395,8 @@ class CeleryMonitor:
                     snapshot.readings.append(_reading(metric, len(found[worker] or []), labels))
         for worker_queues in self._inspect(snapshot, inspect, "active_queues").values():
             queues |= {str(queue.get("name")) for queue in worker_queues or [] if queue.get("name")}
+        for worker, stats in self._inspect(snapshot, inspect, "stats").items():
+            snapshot.readings.extend(_worker_stats(self.name, worker, stats or {}))
         return queues
 
     def _inspect(self, snapshot: CelerySnapshot, inspect: Any, method: str) -> dict[str, Any]:

@@ -4,7 +4,11 @@ It exposes Vitals' own health (store reachable, embedded scheduler runs and fail
 latest value of each series, as long as that value is fresh (a few collection intervals old at
 most): a series that stopped reporting disappears instead of repeating its last value forever.
 Metric names become ``vitals_`` + the name with dots as underscores; the host and the series'
-labels become Prometheus labels. Needs a session or ``Authorization: Bearer <token>``.
+labels become Prometheus labels. A metric whose name ends in ``_total`` is a running total and is
+exposed as a counter (``# TYPE ... counter``, so ``rate()`` works); its per-interval twin of the same
+name without ``_total`` (e.g. ``celery.task.failed``, the count per collection that the charts sum)
+is then left out, as Prometheus refuses two families of one name. Needs a session or
+``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ prometheus = flask.Blueprint("prometheus", __name__)
 STALE_AFTER_INTERVALS = 3
 _STALE_FLOOR = timedelta(seconds=60)
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
+_TOTAL = "_total"
 
 
 @prometheus.get("/metrics")
@@ -66,7 +71,10 @@ class VitalsCollector(Collector):
         up = GaugeMetricFamily("vitals_store_up", "1 when the store answers queries, else 0")
         up.add_metric([], 0 if names is None else 1)
         yield up
+        counted = {name.removesuffix(_TOTAL) for name in names or [] if name.endswith(_TOTAL)}
         for name in names or []:
+            if name in counted:
+                continue  # exposed as its counter, name_total
             family = self._latest(name)
             if family is not None:
                 yield family
@@ -106,7 +114,8 @@ def _family(name: str, frame: pd.DataFrame) -> Metric:
     unit, description = METRIC_CATALOG.get(name, ("", ""))
     text = f"{description or name} ({unit})" if unit else (description or name)
     keys = _label_keys(frame["labels"])
-    family = GaugeMetricFamily(
+    kind = CounterMetricFamily if name.endswith(_TOTAL) else GaugeMetricFamily
+    family = kind(
         f"vitals_{prometheus_name(name)}", f"{text}; Vitals metric {name}", labels=["host", *keys.values()]
     )
     for row in frame.itertuples(index=False):

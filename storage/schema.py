@@ -666,3 +666,30 @@ api_tokens = Table(
     Column("last_used_at", UtcTime, nullable=True),
     Column("revoked_at", UtcTime, nullable=True),
 )
+
+# --- added in migration 0012 -------------------------------------------------------------------
+
+# Recent Celery tasks from task events, one row per (broker, task id): the Queue page's table. Kept to
+# the newest rows per broker (storage.queue.KEEP_TASKS); counts over time are samples, not rows here.
+celery_tasks = Table(
+    "celery_tasks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("broker", String(191), nullable=False),
+    Column("task_id", String(64), nullable=False),
+    Column("name", String(255), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("worker", String(191), nullable=True),
+    Column("args", Text, nullable=True),
+    Column("kwargs", Text, nullable=True),
+    Column("received_at", UtcTime, nullable=True),
+    Column("started_at", UtcTime, nullable=True),
+    Column("finished_at", UtcTime, nullable=True),
+    Column("runtime", Value, nullable=True),
+    Column("retries", Integer, nullable=True),
+    Column("exception", Text, nullable=True),
+    Column("traceback", LongText, nullable=True),
+    Column("updated_at", UtcTime, nullable=False),
+    UniqueConstraint("broker", "task_id"),
+    Index(None, "broker", "updated_at"),
+)

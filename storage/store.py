@@ -19,6 +19,7 @@ from storage.export import ExportResult, export_metrics
 from storage.incidents import IncidentsSection
 from storage.logs import LogsSection
 from storage.migrate import upgrade
+from storage.queue import QueueSection
 from storage.rollups import RollupReport, refresh_rollups
 from storage.series import SeriesRegistry
 from storage.settings import get_settings
@@ -47,6 +48,7 @@ class Store:
         self.alerts = AlertsSection(engine)
         self.incidents = IncidentsSection(engine)
         self.config = ConfigSection(engine)
+        self.queue = QueueSection(engine)
 
     def __repr__(self) -> str:
         return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"

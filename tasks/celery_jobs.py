@@ -3,7 +3,13 @@
 Monitored apps are ``settings.celery_broker_urls``; without them, Vitals' own broker
 (``settings.broker_url``); with neither, the Celery job is not scheduled at all. Every app is read
 in parallel, each capturing task events for most of the interval (see the collector's docstring for
-why), and everything lands as samples through the spool, so history survives restarts.
+why), and everything lands through the spool, so history survives restarts and store outages:
+readings as samples, and the recent-tasks records into ``celery_tasks`` (``storage.queue``).
+
+Task counts are stored twice: per interval (``celery.task.succeeded``..., what the charts sum) and
+as running totals (``celery.task.succeeded_total``...), which ``/metrics`` exposes as Prometheus
+counters so ``rate()`` works. A total continues from the newest stored one, whichever process wrote
+it (Celery workers take turns running the job), and never goes down.
 Under ``vitals worker`` that window holds one pool process for most of each interval, so run workers
 with ``--concurrency`` 2 or more (the default); the embedded scheduler instead keeps a listener
 thread per app and its job returns after the ping/inspect/queue reads.
@@ -20,6 +26,7 @@ import logging
 import socket
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -28,7 +35,10 @@ import pandas as pd
 from collectors.base import Reading
 from collectors.celery_monitor import CeleryMonitor, CelerySnapshot
 from storage import Settings, Store
+from storage import queue as queuestore
+from storage.latest import latest_many
 from storage.timeparse import utc_now
+from tasks import spool
 from tasks.context import JobContext, JobSpec
 from tasks.jobs import readings_frame
 from tasks.spool import write_samples
@@ -37,6 +47,8 @@ __all__ = [
     "BEAT_HEARTBEAT_JOB",
     "BEAT_HEARTBEAT_METRIC",
     "COLLECT_CELERY_JOB",
+    "TASKS",
+    "TaskTotals",
     "beat_age_seconds",
     "beat_heartbeat",
     "capture_seconds",
@@ -53,6 +65,63 @@ BEAT_HEARTBEAT_JOB = "vitals.beat_heartbeat"
 BEAT_HEARTBEAT_METRIC = "vitals.beat.heartbeat"
 # Time left at the end of each interval for writing, so one run ends before the next is due.
 _CAPTURE_MARGIN_SECONDS = 1.5
+# The event kind of the recent-tasks records in the spool.
+TASKS = "celery_tasks"
+# Interval counts -> the running total kept for each.
+_TOTALS = {
+    "celery.task.succeeded": "celery.task.succeeded_total",
+    "celery.task.failed": "celery.task.failed_total",
+    "celery.task.retried": "celery.task.retried_total",
+}
+
+
+class TaskTotals:
+    """Running totals of the task counts, continued from the newest stored ones.
+
+    Each collection reads the totals stored in the last few minutes (one cheap query: only recent
+    samples) and adds its interval counts to the larger of that and its own memory, so totals stay
+    monotonic when several processes take turns. A process with no memory (just started) looks back
+    a day once; a total older than that restarts from 0, which Prometheus treats as a counter reset.
+    """
+
+    def __init__(self, recent: str = "10m", seed: str = "1d") -> None:
+        self.recent, self.seed = recent, seed
+        self._memory: dict[tuple[str, str, str], float] | None = None
+
+    def readings(self, store: Store, snapshots: Sequence[CelerySnapshot]) -> dict[str, list[Reading]]:
+        """Total readings per broker for the interval counts in ``snapshots``."""
+        counts = [
+            (snapshot.target, reading)
+            for snapshot in snapshots
+            for reading in snapshot.readings
+            if reading.metric in _TOTALS
+        ]
+        if not counts:
+            return {}
+        base = self._stored(store)
+        out: dict[str, list[Reading]] = {}
+        for broker, reading in counts:
+            metric = _TOTALS[reading.metric]
+            key = (metric, broker, reading.labels.get("task", ""))
+            total = base.get(key, 0.0) + reading.value
+            base[key] = total
+            out.setdefault(broker, []).append(Reading(metric, total, reading.labels, reading.unit))
+        self._memory = base
+        return out
+
+    def _stored(self, store: Store) -> dict[tuple[str, str, str], float]:
+        memory = dict(self._memory or {})
+        try:
+            found = latest_many(store.engine, list(_TOTALS.values()), max_age=self.recent)
+            if self._memory is None and found.empty:
+                found = latest_many(store.engine, list(_TOTALS.values()), max_age=self.seed)
+        except Exception as exc:  # the store is down: carry on from memory; the samples are spooled
+            log.info("celery task totals continue from memory: %s", exc)
+            return memory
+        for row in found.itertuples(index=False):
+            key = (str(row.metric), str(row.host), str(row.labels.get("task", "")))
+            memory[key] = max(memory.get(key, 0.0), float(row.value))
+        return memory
 
 
 def monitored_brokers(settings: Settings) -> list[str]:
@@ -67,8 +136,14 @@ def capture_seconds(interval_seconds: float) -> float:
     return max(1.0, interval_seconds - _CAPTURE_MARGIN_SECONDS)
 
 
-def collect_celery(store: Store, monitors: Sequence[CeleryMonitor], spool_dir: Path | str) -> int:
-    """Read every monitored app at once and store the readings; returns the samples written.
+def collect_celery(
+    store: Store,
+    monitors: Sequence[CeleryMonitor],
+    spool_dir: Path | str,
+    totals: TaskTotals | None = None,
+) -> int:
+    """Read every monitored app at once and store the readings and task records; returns the
+    samples written.
 
     Each app's series carry its broker as ``host`` (and ``broker`` label), so a series stays one
     series whichever worker host happened to run the collection.
@@ -78,14 +153,28 @@ def collect_celery(store: Store, monitors: Sequence[CeleryMonitor], spool_dir: P
     with ThreadPoolExecutor(max_workers=len(monitors), thread_name_prefix="vitals-celery") as pool:
         snapshots = list(pool.map(lambda monitor: monitor.collect(), monitors))
     at = utc_now()  # the end of the window the counts cover
-    frames = [_frame(snapshot, at) for snapshot in snapshots if snapshot.readings]
-    if not frames:
-        return 0
-    return write_samples(store, pd.concat(frames, ignore_index=True), spool_dir)
+    extra = (totals or TaskTotals()).readings(store, snapshots)
+    frames = [
+        readings_frame([*snapshot.readings, *extra.get(snapshot.target, [])], at, host=snapshot.target)
+        for snapshot in snapshots
+        if snapshot.readings
+    ]
+    written = write_samples(store, pd.concat(frames, ignore_index=True), spool_dir) if frames else 0
+    records = [
+        {"broker": snapshot.target, "tasks": [asdict(task) for task in snapshot.tasks]}
+        for snapshot in snapshots
+        if snapshot.tasks
+    ]
+    if records:
+        spool.write_events(store, TASKS, records, spool_dir)
+    return written
 
 
-def _frame(snapshot: CelerySnapshot, at: pd.Timestamp | object) -> pd.DataFrame:
-    return readings_frame(snapshot.readings, at, host=snapshot.target)  # type: ignore[arg-type]
+def _write_tasks(store: Store, records: list[spool.EventRecord]) -> int:
+    return sum(queuestore.record_tasks(store.engine, r["broker"], r["tasks"]) for r in records)
+
+
+spool.register_event_writer(TASKS, _write_tasks)
 
 
 def beat_heartbeat(store: Store, spool_dir: Path | str) -> int:
@@ -151,7 +240,10 @@ def job_specs(settings: Settings) -> list[JobSpec]:
                 name=COLLECT_CELERY_JOB,
                 interval_seconds=settings.celery_interval_seconds,
                 body=lambda context: collect_celery(
-                    context.store, _monitors(context, settings), settings.spool_dir
+                    context.store,
+                    _monitors(context, settings),
+                    settings.spool_dir,
+                    context.keep("celery-task-totals", TaskTotals),
                 ),
             )
         )

@@ -8,7 +8,8 @@ The rules (listed in the README's logs part as well):
 3. ``key=value``, ``key: value`` and ``"key": "value"`` where the key names a secret (password, passwd,
    pwd, secret, token, api_key/apikey/api-key, access_key, private_key, client_secret, auth, session
    id, cookie, credential) -> the value becomes ``***``.
-4. Credentials in URLs: ``scheme://user:password@host`` -> ``scheme://user:***@host``.
+4. Credentials in URLs: ``scheme://user:password@host`` -> ``scheme://user:***@host`` (also with no
+   user, ``redis://:password@host``).
 5. Well-known token shapes: JWTs (``eyJ...``), AWS access key ids (``AKIA...``), GitHub tokens
    (``ghp_...``), Slack tokens (``xox?-...``) -> ``***``.
 6. Card numbers: 13-19 digits (spaces or dashes allowed) that pass the Luhn check -> all digits but
@@ -37,7 +38,7 @@ _SECRET_KEY_NAME = re.compile(rf"(?i)^[\w.-]*{_SECRET_KEY}$")
 
 # Anything that could start a rule: one search decides whether the slower rules run at all.
 _TRIGGER = re.compile(
-    rf"(?i)authorization|bearer|{_SECRET_KEY}|://[^/\s:@]+:[^/\s@]+@|eyJ|AKIA|gh[pousr]_|xox[abprs]-|\d{{4}}[ -]?\d{{4}}[ -]?\d{{4}}[ -]?\d"
+    rf"(?i)authorization|bearer|{_SECRET_KEY}|://[^/\s:@]*:[^/\s@]+@|eyJ|AKIA|gh[pousr]_|xox[abprs]-|\d{{4}}[ -]?\d{{4}}[ -]?\d{{4}}[ -]?\d"
 )
 _AUTH_HEADER = re.compile(
     r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)(?:(bearer|basic|digest|token|negotiate)\s+)?"
@@ -47,7 +48,8 @@ _BEARER = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9\-._~+/]+=*)")
 _KEY_VALUE = re.compile(
     rf"(?i)((?<![\w-])[\"']?[\w.-]*{_SECRET_KEY}[\"']?\s*(?:=|:)\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&}})\]]+)"
 )
-_URL_CREDENTIALS = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^/\s:@]+:)([^/\s@]+)(@)")
+# The user may be empty: ``redis://:password@host`` is how Redis URLs carry a password.
+_URL_CREDENTIALS = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^/\s:@]*:)([^/\s@]+)(@)")
 _TOKEN_SHAPES = re.compile(
     r"\beyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]{5,}\b|\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{30,}\b"
     r"|\bxox[abprs]-[A-Za-z0-9-]{10,}\b"

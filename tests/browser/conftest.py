@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 import pytest
-from selenium.common.exceptions import ElementClickInterceptedException
+from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 import storage
@@ -106,10 +106,16 @@ def has_points(dash_duo: Any, chart: str, at_least: int) -> bool:
 
 
 def wait_until(condition: Callable[[], T], timeout: float = 15.0, message: str = "condition") -> T:
-    """The first truthy value ``condition`` returns within ``timeout`` seconds."""
+    """The first truthy value ``condition`` returns within ``timeout`` seconds.
+
+    An element that a refresh tick re-rendered between being found and being read is stale: that
+    is a "not yet", and the condition is asked again."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = condition()
+        try:
+            value = condition()
+        except StaleElementReferenceException:
+            value = None
         if value:
             return value
         time.sleep(0.25)

@@ -10,6 +10,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import html
 
+from dashboard.durations import duration_text
 from dashboard.services import current_actor
 from storage.incidents import IncidentInputError, UnknownIncident
 from storage.timeparse import format_utc
@@ -61,21 +62,6 @@ def time_text(value: Any) -> str:
     if value is None or pd.isna(value):  # NaT is a datetime too
         return "—"
     return format_utc(pd.Timestamp(value))
-
-
-def duration_text(seconds: float | None) -> str:
-    """``4m 05s``, ``2h 10m``, ``3d 4h``, or a dash."""
-    if seconds is None:
-        return "—"
-    whole = round(seconds)
-    days, rest = divmod(whole, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def refusal(exc: Exception) -> tuple[str | None, str]:

@@ -28,6 +28,7 @@ from kombu.exceptions import ChannelError
 import storage
 from collectors.celery_monitor import CeleryMonitor, CelerySnapshot, TaskStats, broker_name
 from tasks.celery_jobs import (
+    TaskTotals,
     _monitors,
     beat_age_seconds,
     beat_heartbeat,
@@ -61,6 +62,10 @@ MONITORED_APP = textwrap.dedent(
     @app.task(name="vt.fail")
     def fail():
         raise ValueError("this task fails on purpose")
+
+    @app.task(name="vt.login")
+    def login(user, password=None):
+        raise ConnectionError(f"cannot reach redis://:{{password}}@cache:6379/0 as {{user}}")
 
     @app.task(name="vt.flaky", bind=True, max_retries=3)
     def flaky(self):
@@ -174,6 +179,55 @@ def test_worker_events_become_task_counts_and_runtimes(
     up = store.latest("celery.worker.up", max_age="5m")
     assert up["labels"].iloc[0]["worker"].startswith("vt@")
     assert not store.latest("celery.worker.active", max_age="5m").empty
+
+
+def test_recent_tasks_worker_stats_and_running_totals(
+    monitored_worker: str, store: storage.Store, tmp_path: Path
+) -> None:
+    """One collection of real events: a row per task (failure with its traceback, secrets masked), the
+    worker's pool and processed total, and running totals that a second process continues."""
+    broker = broker_name(monitored_worker)
+    monitor = CeleryMonitor(monitored_worker, capture_seconds=4.0, timeout=0.5)
+    try:
+
+        def send() -> None:
+            time.sleep(0.8)
+            client = Celery(broker=monitored_worker, set_as_current=False)
+            client.send_task("vt.add", args=(40, 2))
+            client.send_task("vt.login", args=("alice",), kwargs={"password": "hunter2"})
+            client.close()
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        collect_celery(store, [monitor], tmp_path / "spool", TaskTotals())
+        sender.join()
+        first = _latest_total(store, "celery.task.succeeded_total", "vt.add")
+        _send_mixed_tasks(monitored_worker, delay=0.8)  # three more adds
+        collect_celery(store, [monitor], tmp_path / "spool", TaskTotals())  # a new process: no memory
+    finally:
+        monitor.close()
+    tasks = store.queue.tasks(broker=broker)
+    login = tasks[tasks["name"] == "vt.login"].iloc[0]
+    assert login["state"] == "FAILURE" and login["worker"].startswith("vt@")
+    assert login["args"] == "('alice',)" and login["kwargs"] == "{'password': '***'}"
+    assert "hunter2" not in login["exception"] and "ConnectionError" in login["exception"]
+    detail = store.queue.task(broker=broker, task_id=login["task_id"])
+    assert detail is not None and "raise ConnectionError" in detail["traceback"]
+    assert "hunter2" not in detail["traceback"]
+    add = tasks[(tasks["name"] == "vt.add") & (tasks["args"] == "(40, 2)")].iloc[0]
+    assert add["state"] == "SUCCESS" and 0.05 <= add["runtime"] < 2
+    assert add["received_at"] <= add["started_at"] <= add["finished_at"]
+    assert first == 1 and _latest_total(store, "celery.task.succeeded_total", "vt.add") == 4
+    assert _latest_total(store, "celery.task.failed_total", "vt.login") == 1
+    pool = store.latest("celery.worker.concurrency", max_age="5m")
+    assert pool["labels"].iloc[0]["pool"] == "solo" and pool["value"].iloc[0] == 1
+    assert store.latest("celery.worker.uptime_seconds", max_age="5m")["value"].iloc[0] > 0
+    assert store.latest("celery.worker.processed_total", max_age="5m")["value"].iloc[0] >= 2
+
+
+def _latest_total(store: storage.Store, metric: str, task: str) -> float:
+    frame = store.latest(metric, max_age="5m")
+    return float(frame[frame["labels"].map(lambda labels: labels.get("task") == task)]["value"].iloc[0])
 
 
 def test_continuous_listener_counts_between_collections(monitored_worker: str) -> None:
@@ -370,8 +424,9 @@ def test_embedded_job_listens_between_runs(monitored_worker: str, make_store, tm
             assert time.monotonic() - started < 3  # ping + inspect, no event window
             time.sleep(0.3)
     finally:
-        for monitor in context.state.values():
-            monitor.close()
+        for kept in context.state.values():
+            if isinstance(kept, CeleryMonitor):  # the job also keeps its task totals there
+                kept.close()
     assert _count(store, "vt.add") == 3
 
 

@@ -82,6 +82,8 @@ def test_secrets_are_masked_before_storage() -> None:
         ("ghp_abcdefghijklmnopqrstuvwxyz0123456789", "***"),
         ("max_tokens=5 tokenizer=x", "max_tokens=5 tokenizer=x"),
         ("nothing to see", "nothing to see"),
+        ("redis://:topsecret@cache:6379/0", "redis://:***@cache:6379/0"),  # a password with no user
+        ("http://cache:6379/a@b", "http://cache:6379/a@b"),  # a port is not a password
     ],
 )
 def test_mask_rules(text: str, masked: str) -> None:

@@ -41,7 +41,7 @@ def test_refresh_rollups_takes_its_options_by_keyword_only():
     assert parameters and all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters)
 
 
-SECTIONS = ("database", "cache", "logs", "alerts", "incidents", "config")
+SECTIONS = ("database", "cache", "logs", "alerts", "incidents", "config", "queue")
 
 
 def test_every_section_facade_is_documented_and_in_the_notebook_guide(tmp_path):

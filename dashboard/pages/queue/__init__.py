@@ -1,8 +1,11 @@
-"""Queue: the monitored Celery apps — brokers, workers, queue lengths, throughput, failures, runtimes.
+"""Queue: the monitored Celery apps — brokers, workers, queue lengths, throughput, failures, runtimes,
+and the recent tasks (``tasks``).
 
 Everything is read from the store (one ``latest_many`` query for the tables, live charts for history), which
 the Celery collection job (tasks.celery_jobs) fills. A worker or broker whose newest reading is older
-than three collection intervals shows as stale/offline, never as healthy.
+than three collection intervals shows as stale/offline, never as healthy. A worker whose own processed
+count grows while no task event names it is flagged: it runs without ``-E`` and its tasks are invisible
+to the counts and the recent-tasks table.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from dashboard import ids
 from dashboard.cache import aligned_now_ms, shared
 from dashboard.components.cards import could_not_load
 from dashboard.components.live_chart import ChartSpec, live_chart
+from dashboard.durations import duration_text
+from dashboard.pages.queue import tasks
 from dashboard.services import services
-from storage.latest import latest_many
+from storage.latest import latest_many, recent_many
+from storage.queue import tasks_per_worker
 from storage.timeparse import utc_now
 
 PATH = "/queue"
@@ -60,6 +66,7 @@ def layout(**_query: str) -> html.Div:
                 id=CHARTS_ROW,
                 style={} if collected else {"display": "none"},
             ),
+            html.Div(tasks.tasks_section(), style={} if collected else {"display": "none"}),
         ]
     )
 
@@ -72,6 +79,7 @@ def register_callbacks(app: Dash) -> None:
     app.callback(Output(STATUS, "children"), Input(ids.REFRESH_INTERVAL, "n_intervals"), **_TICKS_ONLY)(
         refresh_status
     )
+    tasks.register_callbacks(app)
 
 
 def refresh_status(_ticks: int | None) -> Any:
@@ -93,7 +101,12 @@ _TABLE_METRICS = (
     "celery.workers.online",
     "celery.worker.up",
     *(metric for _, metric in _WORKER_COUNTS),
+    "celery.worker.concurrency",
+    "celery.worker.uptime_seconds",
+    "celery.worker.processed_total",
 )
+# A worker whose processed count grew over this window with no task event naming it sends no events.
+_EVENTS_WINDOW = "15m"
 
 
 class _Latest:
@@ -206,17 +219,31 @@ def _workers_table(latest: _Latest) -> Any:
     rows = _worker_rows(latest)
     if not rows:
         return dbc.Alert("No worker answered a ping in the last hour.", color="warning", id=WORKERS_TABLE)
-    header = html.Thead(
-        html.Tr([html.Th(name) for name in ("Broker", "Worker", "Status", *(c for c, _ in _WORKER_COUNTS))])
-    )
+    header = html.Thead(html.Tr([html.Th(name) for name in _WORKER_HEADERS]))
     body = html.Tbody([html.Tr([html.Td(cell) for cell in row]) for row in rows])
     return dbc.Table([header, body], id=WORKERS_TABLE, size="sm", striped=True, hover=True, className="mb-3")
 
 
-def _worker_rows(latest: _Latest) -> list[list[str]]:
-    """One row per (broker, worker) seen in the lookback: status and its latest task counts."""
+_WORKER_HEADERS = (
+    "Broker",
+    "Worker",
+    "Status",
+    *(c for c, _ in _WORKER_COUNTS),
+    "Pool, size",
+    "Uptime",
+    "Processed",
+    "Task events",
+)
+
+
+def _worker_rows(latest: _Latest) -> list[list[Any]]:
+    """One row per (broker, worker) seen in the lookback: status, latest task counts, pool and totals."""
     up = latest("celery.worker.up")
     counts = {metric: _by_worker(latest(metric)) for _, metric in _WORKER_COUNTS}
+    pools = _pools(latest("celery.worker.concurrency"))
+    uptime = _by_worker(latest("celery.worker.uptime_seconds"))
+    processed = _by_worker(latest("celery.worker.processed_total"))
+    silent, seen = _event_senders()
     rows = []
     for labels, ts in sorted(
         zip(up["labels"], up["ts"], strict=True),
@@ -227,8 +254,55 @@ def _worker_rows(latest: _Latest) -> list[list[str]]:
         online = age <= _stale_after_seconds()
         status = "online" if online else f"offline (last seen {age:.0f} s ago)"
         values = [counts[metric].get(key) if online else None for _, metric in _WORKER_COUNTS]
-        rows.append([*key, status, *("-" if value is None else f"{value:.0f}" for value in values)])
+        rows.append(
+            [
+                *key,
+                status,
+                *("-" if value is None else f"{value:.0f}" for value in values),
+                pools.get(key, "-"),
+                duration_text(uptime.get(key)) if online else "-",
+                "-" if processed.get(key) is None else f"{processed[key]:,.0f}",
+                _events_cell(key in silent, bool(seen.get(key))),
+            ]
+        )
     return rows
+
+
+def _pools(frame: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(broker, worker) -> ``prefork, 4 processes``."""
+    return {
+        (
+            str(labels.get("broker", "")),
+            str(labels.get("worker", "")),
+        ): f"{labels.get('pool', '?')}, {value:.0f}"
+        for labels, value in zip(frame["labels"], frame["value"], strict=True)
+    }
+
+
+def _event_senders() -> tuple[set[tuple[str, str]], dict[tuple[str, str], int]]:
+    """Workers whose processed count grew in the last minutes while no task event named them, and
+    the task rows per worker in those minutes."""
+    history = recent_many(services().store.engine, ["celery.worker.processed_total"], since=_EVENTS_WINDOW)
+    grew = set()
+    for labels, group in history.groupby(
+        history["labels"].map(lambda v: (v.get("broker", ""), v.get("worker", "")))
+    ):
+        values = group["value"].to_numpy()
+        if len(values) > 1 and values[-1] > values[0]:
+            grew.add((str(labels[0]), str(labels[1])))
+    seen = tasks_per_worker(services().store.engine, since=_EVENTS_WINDOW)
+    return {key for key in grew if not seen.get(key)}, seen
+
+
+def _events_cell(silent: bool, seen: bool) -> Any:
+    if not silent:
+        return "sent" if seen else "-"
+    return html.Span(
+        "none: start it with -E",
+        className="text-warning-emphasis fw-semibold",
+        title="This worker runs tasks but sends no task events, so its tasks are missing from the counts "
+        "and the recent tasks. Start it with `celery worker -E` or set worker_send_task_events = True.",
+    )
 
 
 def _by_worker(frame: pd.DataFrame) -> dict[tuple[str, str], float]:
