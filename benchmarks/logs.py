@@ -46,7 +46,11 @@ DEFAULT_MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306"
 TARGET_LINES_PER_SECOND = 50_000
 BATCH_BYTES = 4 * 1024 * 1024  # one tailer read per file per cycle
 HOST, SOURCE = "bench-host", "/var/log/bench/app.log"
-INSERT = "INSERT INTO log_entries (ts, host, source, level, channel, message, context, request_id) VALUES "
+# The same ten columns Vitals writes (the last two say where each entry starts in its file).
+INSERT = (
+    "INSERT INTO log_entries (ts, host, source, level, channel, message, context, request_id, file_inode, "
+    "file_offset) VALUES "
+)
 
 
 def make_lines(n: int, seed: int = 7) -> list[str]:
@@ -157,7 +161,7 @@ def sqlite_raw_run(rows: list[tuple[object, ...]], path: Path) -> float:
     conn.execute("PRAGMA synchronous=NORMAL")
     with timed() as t:
         conn.execute("BEGIN")
-        conn.executemany(INSERT + "(?,?,?,?,?,?,?,?)", rows)
+        conn.executemany(INSERT + "(?,?,?,?,?,?,?,?,?,?)", rows)
         conn.execute("COMMIT")
     (count,) = conn.execute("SELECT COUNT(*) FROM log_entries").fetchone()
     conn.close()
@@ -168,7 +172,7 @@ def sqlite_raw_run(rows: list[tuple[object, ...]], path: Path) -> float:
 def mysql_raw_run(rows: list[tuple[object, ...]], db: MariaDB, name: str) -> float:
     with db.connect(name) as conn, timed() as t, conn.cursor() as cur:
         for start in range(0, len(rows), 5_000):
-            cur.executemany(INSERT + "(%s,%s,%s,%s,%s,%s,%s,%s)", rows[start : start + 5_000])
+            cur.executemany(INSERT + "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", rows[start : start + 5_000])
         conn.commit()
     return t[0]
 

@@ -35,6 +35,7 @@ from storage import Settings, Store, connect, get_settings
 from tasks.config_live import LiveSchedule, current_spec
 from tasks.schedule import JobContext, JobSpec, job_specs
 from tasks.scheduler import EmbeddedScheduler
+from tasks.spool import is_store_unreachable
 
 log = logging.getLogger("vitals.worker")
 
@@ -155,15 +156,25 @@ def _route(
 
 
 def _register(app: Celery, spec: JobSpec) -> None:
-    def run() -> object:
-        context = _process_context()
-        # The body built from today's configuration (targets, paths), not the one from start-up.
-        current = current_spec(spec.name, get_settings(), context.store, fallback=spec)
-        return current.body(context)
+    def run(task: Any) -> object:
+        try:
+            context = _process_context()
+            # The body built from today's configuration (targets, paths), not the one from start-up.
+            current = current_spec(spec.name, get_settings(), context.store, fallback=spec)
+            return current.body(context)
+        except Exception as exc:
+            if not is_store_unreachable(exc) or task.request.retries < MAX_RETRIES:
+                raise  # autoretry_for retries it with backoff; anything else is a real failure
+            # The last retry of a job that needs the store (alerts, notifications, incidents): a
+            # store outage is not a bug, and the next beat tick runs the job again. One line, no
+            # traceback per tick (collections do not get here: they spool).
+            log.warning("job %s skipped, the store is unreachable: %s", spec.name, str(exc).split("\n")[0])
+            return {"skipped": "store unreachable"}
 
     soft, hard = time_limits(spec.interval_seconds)
     app.task(
         name=spec.name,
+        bind=True,
         acks_late=True,
         reject_on_worker_lost=True,
         autoretry_for=TRANSIENT_ERRORS,
@@ -176,8 +187,60 @@ def _register(app: Celery, spec: JobSpec) -> None:
     )(run)
 
 
+def _survive_broker_restarts() -> None:
+    """Keep a worker alive when its Redis broker restarts while it holds unacknowledged tasks.
+
+    kombu 5.7's Redis transport, on a lost broker connection, closes the channel after the
+    connection already let go of its client, and restoring the unacknowledged messages then raises
+    ``AttributeError: 'NoneType' object has no attribute 'hostname'``: Celery calls that an
+    "Unrecoverable error" and the worker exits (measured in tests/integration/tasks/test_faults.py;
+    the task holding the message was the Celery collection, which is nearly always running). When
+    there is no client to restore with, the messages stay in the broker's unacked set, from which
+    Redis' visibility timeout restores them; every Vitals task expires within its interval anyway.
+    """
+    from kombu.transport import redis as kombu_redis
+
+    qos = kombu_redis.QoS
+    if getattr(qos, "_vitals_tolerant", False):
+        return
+    restore, ack, reject = qos.restore_unacked, qos.ack, qos.reject
+
+    def detached(self: Any) -> bool:
+        transport = self.channel.connection
+        return transport is None or transport.client is None
+
+    def restore_unacked(self: Any, client: Any = None) -> Any:
+        if client is None and detached(self):
+            log.warning(
+                "broker connection lost with %d unacknowledged task(s): left for the broker to restore",
+                len(self._delivered),
+            )
+            self._delivered.clear()
+            return None
+        return restore(self, client)
+
+    # A task that finishes after the connection it came on was lost cannot be acknowledged on it
+    # (the same AttributeError, from ack): it stays unacked, and expires when the broker restores it.
+    def tolerant_ack(self: Any, delivery_tag: Any) -> Any:
+        if detached(self):
+            log.info("task finished after its broker connection was lost: not acknowledged")
+            return None
+        return ack(self, delivery_tag)
+
+    def tolerant_reject(self: Any, delivery_tag: Any, requeue: bool = False) -> Any:
+        if detached(self):
+            return None
+        return reject(self, delivery_tag, requeue=requeue)
+
+    qos.restore_unacked = restore_unacked  # type: ignore[method-assign]
+    qos.ack = tolerant_ack  # type: ignore[method-assign]
+    qos.reject = tolerant_reject  # type: ignore[method-assign]
+    qos._vitals_tolerant = True  # type: ignore[attr-defined]
+
+
 def make_celery() -> Celery:
     settings = get_settings()
+    _survive_broker_restarts()
     app = Celery("vitals", broker=settings.broker_url or "redis://127.0.0.1:6379/0")
     app.conf.update(
         task_serializer="json",

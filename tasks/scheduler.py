@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from tasks.schedule import JobContext, JobSpec, Schedule
+from tasks.spool import is_store_unreachable
 
 __all__ = ["EmbeddedScheduler"]
 
@@ -46,6 +47,8 @@ class EmbeddedScheduler:
             reload = LiveSchedule(jobs.settings, context.store)
         self._reload = reload
         self._reload_every = reload_every
+        self._reload_failing = False  # said once per outage (see _reload_failed)
+        self._waiting_for_store: set[str] = set()  # jobs that failed on an unreachable store
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -107,13 +110,28 @@ class EmbeddedScheduler:
                 wake = min(wake, next_reload)
             self._stop.wait(max(0.05, wake - time.monotonic()))
 
+    def _reload_failed(self, exc: Exception) -> None:
+        """One line when the store is unreachable (every reload would repeat it, once a second, for
+        as long as the outage lasts: said once, and again when it ends); a traceback for anything else."""
+        if not is_store_unreachable(exc):
+            log.exception("reloading the schedule failed; keeping the current one")
+        elif not self._reload_failing:
+            log.warning(
+                "store unreachable, keeping the current schedule until it answers: %s",
+                str(exc).split("\n")[0],
+            )
+        self._reload_failing = True
+
     def _apply_reload(self, next_due: dict[str, float], now: float) -> None:
         assert self._reload is not None
         try:
             fresh = self._reload()
-        except Exception:  # a store that is down keeps the current schedule running
-            log.exception("reloading the schedule failed; keeping the current one")
+        except Exception as exc:  # a store that is down keeps the current schedule running
+            self._reload_failed(exc)
             return
+        if self._reload_failing:
+            log.info("reloading the schedule works again")
+            self._reload_failing = False
         if fresh is None:
             return
         old = {job.name: job for job in self.jobs}
@@ -135,8 +153,17 @@ class EmbeddedScheduler:
         try:
             job.body(self._context)
             self.runs[job.name] += 1
-        except Exception:
+            if job.name in self._waiting_for_store:
+                self._waiting_for_store.discard(job.name)
+                log.info("job %s runs again: the store answers", job.name)
+        except Exception as exc:
             self.failures[job.name] += 1
-            log.exception("job %s failed", job.name)
+            if not is_store_unreachable(exc):
+                log.exception("job %s failed", job.name)
+            elif job.name not in self._waiting_for_store:
+                # Jobs whose data waits at its source (log lines stay in their files, behind the
+                # stored checkpoint) simply run again later: one line per outage, not a traceback a tick.
+                self._waiting_for_store.add(job.name)
+                log.warning("job %s waits for the store: %s", job.name, str(exc).split("\n")[0])
             if reraise:
                 raise

@@ -84,6 +84,58 @@ class PrivateRedis:
         return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True, **kwargs)  # type: ignore[arg-type]
 
 
+class PrivateMariaDB:
+    """A throw-away mariadbd on a free port with its own data directory, for tests that stop and start
+    the store (the shared server on 3306 is left alone); no grant tables, so root needs no password."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory, self.port = directory, free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, database: str = "vitals") -> str:
+        return f"mysql+pymysql://root@127.0.0.1:{self.port}/{database}"
+
+    def install(self) -> None:
+        # As root (--user=root): pytest's temporary directories are private to root, so the mysql user
+        # could not reach them.
+        self.directory.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["mariadb-install-db", "--no-defaults", f"--datadir={self.directory}", "--user=root",
+             "--skip-test-db", "--auth-root-authentication-method=normal"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.process = subprocess.Popen(
+            ["mariadbd", "--no-defaults", f"--datadir={self.directory}", f"--port={self.port}",
+             f"--socket={self.directory / 'mysqld.sock'}", "--bind-address=127.0.0.1", "--user=root",
+             "--skip-grant-tables", "--skip-log-bin", "--innodb-buffer-pool-size=128M",
+             f"--log-error={self.directory / 'error.log'}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mariadbd exited: {(self.directory / 'error.log').read_text()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"mariadbd did not start on port {self.port}")
+
+    def stop(self) -> None:
+        """A clean shutdown (SIGTERM), as a restarting database server does."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+
 def claim_redis_db(databases: Iterable[int], needed_by: str) -> Iterator[str]:
     """Claim the first free database of ``databases`` on the local Redis; emptied before and after."""
     try:

@@ -23,8 +23,15 @@ def _require_broker(found: Settings) -> None:
     "--concurrency", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes."
 )
 @click.option("--queues", default=None, help="Comma-separated queues to consume (default: all of Vitals').")
+@click.option(
+    "--hostname",
+    default=None,
+    help="The worker's node name (default celery@<host>); give each worker on one machine its own, e.g. w2@%h.",
+)
 @click.pass_context
-def worker(ctx: click.Context, loglevel: str, concurrency: int, queues: str | None) -> None:
+def worker(
+    ctx: click.Context, loglevel: str, concurrency: int, queues: str | None, hostname: str | None
+) -> None:
     """A Celery worker: runs collection and maintenance jobs (VITALS_BROKER_URL)."""
     _require_broker(settings(ctx))
     from tasks.celery_app import celery_app
@@ -42,6 +49,8 @@ def worker(ctx: click.Context, loglevel: str, concurrency: int, queues: str | No
     ]
     if queues:  # e.g. one worker per monitored host consuming only "collect"
         argv += ["--queues", queues]
+    if hostname:
+        argv += ["--hostname", hostname]
     celery_app.worker_main(argv)
 
 

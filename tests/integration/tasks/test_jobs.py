@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from collectors.base import Collection, Reading
 from collectors.system import SystemCollector
@@ -195,6 +196,36 @@ def test_a_failing_job_is_counted_and_the_others_keep_running(
     assert len(failures) == scheduler.failures["test.fails"]
     assert "test.fails" in failures[0].getMessage()
     assert failures[0].exc_info is not None and "target unreachable" in str(failures[0].exc_info[1])
+
+
+def test_a_job_waiting_for_a_down_store_says_so_once_per_outage(
+    tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store that refuses connections fails every run of a job that reads it; that is one warning
+    (no traceback) when it starts and one line when the store answers again, not one per tick."""
+    import storage
+
+    store = storage.connect(f"sqlite:///{tmp_path / 'v.db'}")
+    down = {"now": True}
+
+    def body(context: JobContext) -> None:
+        if down["now"]:
+            store.engine.dispose()
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError(111, "Connection refused"))
+
+    scheduler = EmbeddedScheduler([JobSpec("test.reads_store", 0.05, body)], JobContext(store=store))
+    with caplog.at_level("INFO", logger="vitals.scheduler"):
+        scheduler.start()
+        assert wait_for(lambda: scheduler.failures["test.reads_store"] >= 5)
+        down["now"] = False
+        assert wait_for(lambda: scheduler.runs["test.reads_store"] >= 2)
+        scheduler.stop()
+    lines = [
+        r for r in caplog.records if r.name == "vitals.scheduler" and "test.reads_store" in r.getMessage()
+    ]
+    assert [r.levelname for r in lines] == ["WARNING", "INFO"], [r.getMessage() for r in lines]
+    assert "waits for the store" in lines[0].getMessage() and lines[0].exc_info is None
+    assert "runs again" in lines[1].getMessage()
 
 
 def test_stop_is_prompt_with_a_long_interval(sqlite_store: Store) -> None:
