@@ -34,12 +34,18 @@ class RulesQuery(Query):
 
 
 class RuleBody(Query):
-    target: str = Field(description="a configured Redis target's name")
-    pattern: str = Field(description="SCAN glob of the keys the rule may remove (not `*`)")
-    db: int = Field(0, description="database number")
-    above_percent: float = Field(90.0, description="act when memory use passes this % of maxmemory")
-    down_to_percent: float = Field(75.0, description="remove keys until memory use is at this %")
-    max_keys: int = Field(10_000, description="keys removed per run at most")
+    # The same limits as storage.settings.CacheEvictionRule (which the action checks again, with the
+    # rules between fields: down_to below above, a pattern that is not all `*`, a known target).
+    target: str = Field(min_length=1, description="a configured Redis target's name")
+    pattern: str = Field(min_length=1, description="SCAN glob of the keys the rule may remove (not `*`)")
+    db: int = Field(0, ge=0, le=1023, description="database number")
+    above_percent: float = Field(
+        90.0, gt=0, le=100, description="act when memory use passes this % of maxmemory"
+    )
+    down_to_percent: float = Field(
+        75.0, ge=0, lt=100, description="remove keys until memory use is at this %"
+    )
+    max_keys: int = Field(10_000, ge=1, description="keys removed per run at most")
     enabled: StrictBool | None = Field(
         None, description="create: default false (off until switched on); edit: unchanged when left out"
     )
@@ -58,8 +64,8 @@ class RuleOut(BaseModel):
     updated_by: str | None
     created_at: str
     updated_at: str
-    last_run_at: str | None
-    last_result: dict[str, Any] | None
+    last_run_at: str | None = None
+    last_result: dict[str, Any] | None = None
 
 
 class RulesOut(BaseModel):
@@ -76,7 +82,7 @@ class PreviewOut(BaseModel):
 
 
 def _rule(stored: StoredRule) -> dict[str, Any]:
-    return stored.as_dict()
+    return {**stored.as_dict(), "last_result": stored.last_result}
 
 
 def _values(body: RuleBody) -> dict[str, Any]:
@@ -101,7 +107,7 @@ def eviction_rules() -> flask.Response:
 
 
 @api.post("/cache/eviction-rules")
-@spec.validate(json=RuleBody, resp=responses(RuleOut, 201), tags=TAGS)
+@spec.validate(json=RuleBody, resp=responses(None, HTTP_201=RuleOut), tags=TAGS)
 def eviction_rule_create() -> tuple[flask.Response, int]:
     """Store a new rule (admin); off unless `enabled` is true."""
     body = validated(RuleBody, "json")
