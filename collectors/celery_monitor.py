@@ -44,16 +44,19 @@ failed, never an exception. One failed reading (inspect, one queue) never breaks
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import logging
 import threading
 import time
+import urllib.request
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from celery import Celery
 from kombu import Connection, Consumer
@@ -117,6 +120,8 @@ _OVERLAP = "another collection is capturing this broker's events now; skipped so
 _MAX_REMEMBERED_TASKS = 20_000
 # Exchanges kombu binds on Redis that are not task queues (events, remote control and its replies).
 _NOT_TASK_EXCHANGES = {"celeryev", "celery.pidbox", "reply.celery.pidbox"}
+MANAGEMENT_PORT = 15672
+_MANAGEMENT_RETRY_SECONDS = 600.0
 _BINDING_SEP = "\x06\x16"
 
 
@@ -248,6 +253,7 @@ class CeleryMonitor:
         timeout: float = 1.0,
         queues: Sequence[str] = (),
         event_queue: str = EVENT_QUEUE,
+        management_url: str | None = None,
     ) -> None:
         self.url = broker_url
         self.name = broker_name(broker_url)
@@ -261,6 +267,8 @@ class CeleryMonitor:
         # Queue names once seen (from workers or the broker) stay watched, so a backlog remains
         # visible after its consumers are gone, which is exactly when it matters.
         self._known_queues: set[str] = set()
+        self.management_url = management_url or (None if self.redis else _management_url(broker_url))
+        self._management_next_try = 0.0
         self.app = _monitor_app(broker_url, timeout)
         # One broker connection for every read of every collection, reconnected only after a failure
         # (opening one per read cost ~4 AMQP connections a cycle). The listener thread has its own.
@@ -424,6 +432,8 @@ class CeleryMonitor:
             names = {DEFAULT_QUEUE, *self.queues, *self._known_queues}
             if self.redis:
                 names |= _redis_bound_queues(conn)
+            else:
+                names |= self._management_queues()
             for queue in sorted(names):
                 length = self._queue_length(conn, queue, snapshot)
                 if length is not None:
@@ -432,6 +442,17 @@ class CeleryMonitor:
                     snapshot.readings.append(_reading("celery.queue.length", length, labels))
         except Exception as exc:
             snapshot.problems.append(CeleryError(self.name, "queue", str(exc)))
+
+    def _management_queues(self) -> set[str]:
+        """Task queues RabbitMQ's management API lists for the vhost; empty while it does not answer."""
+        if self.management_url is None or time.monotonic() < self._management_next_try:
+            return set()
+        try:
+            return _listed_queues(self.management_url, self.timeout)
+        except Exception as exc:  # not enabled, another port, no permission: passive declares remain
+            self._management_next_try = time.monotonic() + _MANAGEMENT_RETRY_SECONDS
+            log.info("celery broker %s: no queue list from the management API (%s)", self.name, exc)
+            return set()
 
     def _queue_length(self, conn: Connection, queue: str, snapshot: CelerySnapshot) -> int | None:
         """Messages waiting in ``queue``: None when RabbitMQ has no such queue."""
@@ -548,6 +569,34 @@ def _redis_bound_queues(conn: Connection) -> set[str]:
         return _bound_queues(channel.client)  # kombu Redis: redis-py
     finally:
         _close_quietly(channel)
+
+
+def _management_url(broker_url: str) -> str:
+    """``http://user:password@host:15672/api/queues/<vhost>`` for an AMQP broker URL."""
+    parts = urlsplit(broker_url)
+    vhost = parts.path[1:] if len(parts.path) > 1 else "/"
+    auth = f"{parts.username or 'guest'}:{parts.password or 'guest'}@"
+    return (
+        f"http://{auth}{parts.hostname or 'localhost'}:{MANAGEMENT_PORT}/api/queues/{quote(vhost, safe='')}"
+    )
+
+
+def _listed_queues(url: str, timeout: float) -> set[str]:
+    parts = urlsplit(url)
+    plain = parts._replace(netloc=f"{parts.hostname}:{parts.port}").geturl() + "?columns=name"
+    request = urllib.request.Request(plain)
+    token = base64.b64encode(f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode())
+    request.add_header("Authorization", f"Basic {token.decode()}")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        listed = json.loads(response.read())
+    return {str(queue["name"]) for queue in listed if _is_task_queue(str(queue.get("name", "")))}
+
+
+def _is_task_queue(name: str) -> bool:
+    """Not Celery's own plumbing: event queues, remote-control mailboxes and their replies."""
+    return bool(name) and not (
+        name.startswith(("celeryev.", "amq.")) or name.endswith(("pidbox", ".reply.celery.pidbox"))
+    )
 
 
 def _bound_queues(client: Any) -> set[str]:

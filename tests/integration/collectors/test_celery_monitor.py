@@ -8,6 +8,7 @@ key ``test_celery_worker.py`` uses, so concurrent runs never share them. RabbitM
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +27,15 @@ from kombu import Connection, Exchange, Producer, Queue
 from kombu.exceptions import ChannelError
 
 import storage
-from collectors.celery_monitor import CeleryMonitor, CelerySnapshot, TaskStats, broker_name
+from collectors.celery_monitor import (
+    CeleryMonitor,
+    CelerySnapshot,
+    TaskStats,
+    _is_task_queue,
+    _listed_queues,
+    _management_url,
+    broker_name,
+)
 from tasks.celery_jobs import (
     TaskTotals,
     _monitors,
@@ -38,7 +47,7 @@ from tasks.celery_jobs import (
     monitored_brokers,
 )
 from tasks.context import JobContext
-from tests.support import PROJECT_ROOT, claim_redis_db, unavailable
+from tests.support import PROJECT_ROOT, claim_redis_db, free_port, unavailable
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 WORKER_DB, BACKLOG_DB = 12, 13
@@ -492,6 +501,58 @@ def test_ten_collections_open_one_amqp_connection(rabbit_url: str, monkeypatch: 
         monitor.close(forget=True)
     assert all(snapshot.problems == [] for snapshot in snapshots), snapshots[-1].problems
     assert len(opened) == 1, opened
+
+
+def _management_api(rabbit_url: str) -> None:
+    """Switch RabbitMQ's management plugin on (a no-op when it is) and wait until its API answers."""
+    if shutil.which("rabbitmq-plugins") is None:
+        unavailable("rabbitmq-plugins is not installed: the management API test needs it")
+    subprocess.run(["rabbitmq-plugins", "enable", "rabbitmq_management"], check=True, capture_output=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            _listed_queues(_management_url(rabbit_url), 1.0)
+            return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail("RabbitMQ's management API did not answer on port 15672")
+
+
+def test_rabbitmq_queues_no_one_named_are_listed_by_the_management_api(rabbit_url: str) -> None:
+    """A queue no worker consumes and no setting names shows with its backlog, from the API's list."""
+    _management_api(rabbit_url)
+    queue = f"vitals_test_{uuid.uuid4().hex[:8]}"
+    with Connection(rabbit_url) as conn:
+        bound = Queue(queue, Exchange(queue), routing_key=queue, durable=False)
+        producer = Producer(conn.default_channel, exchange=bound.exchange, routing_key=queue)
+        bound(conn.default_channel).declare()
+        for i in range(5):
+            producer.publish({"n": i})
+    monitor = CeleryMonitor(rabbit_url, capture_seconds=0.3, timeout=1.0, event_queue=f"{queue}.events")
+    try:
+        deadline, length = time.monotonic() + 15, None
+        while time.monotonic() < deadline and length != 5:  # the API's list lags a few seconds
+            length = _value(monitor.collect(), "celery.queue.length", queue=queue)
+            time.sleep(0.5)
+        assert length == 5
+        assert _is_task_queue("celery") and not _is_task_queue("celeryev.vitals-1")
+        assert not _is_task_queue("celery@web1.celery.pidbox") and not _is_task_queue("amq.gen-xyz")
+    finally:
+        monitor.close(forget=True)
+        with Connection(rabbit_url) as conn:
+            conn.default_channel.queue_delete(queue)
+    # A management API that does not answer leaves the passive declares; nothing fails.
+    closed = CeleryMonitor(
+        rabbit_url,
+        timeout=0.5,
+        capture_seconds=0.3,
+        management_url=f"http://guest:guest@127.0.0.1:{free_port()}/api/queues/%2F",
+    )
+    try:
+        snapshot = closed.collect()
+    finally:
+        closed.close()
+    assert _value(snapshot, "celery.broker.up") == 1 and not any("management" in e for e in snapshot.errors)
 
 
 def test_a_backlog_stays_visible_after_its_workers_are_gone(rabbit_url: str, tmp_path: Path) -> None:
