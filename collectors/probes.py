@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import base64
 import errno
+import glob
 import http.client
 import socket
+import stat
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -38,6 +41,7 @@ __all__ = [
     "Outcome",
     "Status",
     "disk_free_percent",
+    "probe_backup",
     "probe_http",
     "probe_mysql",
     "probe_redis",
@@ -197,6 +201,58 @@ def probe_http(url: str, timeout: float = 5.0) -> Outcome:
     if 200 <= status < 400:
         return Outcome(OK, f"HTTP {status} {reason}", took)
     return Outcome(FAIL, f"HTTP {status} {reason} from {shown}", took)
+
+
+# --- backups -----------------------------------------------------------------------------------
+
+
+def probe_backup(pattern: str, max_age_seconds: float) -> Outcome:
+    """The newest file of a backup location (a directory, a file or a glob) against its max age: none,
+    empty or too old fails; less than half the size of the one before warns."""
+    limit = max_age_seconds
+    candidates = (
+        [Path(pattern)] if not any(ch in pattern for ch in "*?[") else [Path(p) for p in glob.glob(pattern)]
+    )
+    files: list[tuple[float, int, Path]] = []
+    for candidate in candidates:
+        for path in candidate.iterdir() if candidate.is_dir() else [candidate]:
+            try:
+                found = path.stat()
+            except OSError:
+                continue
+            if stat.S_ISREG(found.st_mode):
+                files.append((found.st_mtime, found.st_size, path))
+    if not files:
+        return Outcome(FAIL, f"no backup file at {pattern}")
+    files.sort(reverse=True)
+    mtime, size, newest = files[0]
+    age = max(0.0, time.time() - mtime)
+    described = f"newest {newest.name}: {_size(size)}, {_age(age)} old"
+    if size == 0:
+        return Outcome(FAIL, f"{described}: the file is empty")
+    if age > limit:
+        return Outcome(FAIL, f"{described}, older than the {_age(limit)} allowed")
+    if len(files) > 1 and size < files[1][1] / 2:
+        return Outcome(WARN, f"{described}: less than half the size of the one before ({_size(files[1][1])})")
+    return Outcome(OK, described)
+
+
+def _size(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.1f} d"
 
 
 # --- disks -------------------------------------------------------------------------------------

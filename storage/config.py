@@ -34,7 +34,7 @@ from storage.masking import mask_url
 from storage.schema import monitored_targets, system_config, system_config_history
 from storage.secrets import SecretBox, secret_box
 from storage.settings import Settings, get_settings
-from storage.timeparse import utc_now
+from storage.timeparse import parse_duration, utc_now
 
 __all__ = [
     "CATEGORIES",
@@ -46,6 +46,7 @@ __all__ = [
     "ConfigSection",
     "HistoryEntry",
     "Target",
+    "backup_location",
     "coerce_value",
 ]
 
@@ -317,6 +318,7 @@ TARGET_KINDS: dict[str, tuple[str, str]] = {
     "celery": ("celery_broker_urls", "Celery broker"),
     "logs": ("log_paths", "Log path"),
     "http": ("http_checks", "HTTP check"),
+    "backup": ("backup_paths", "Backup location"),
 }
 _SCHEMES: dict[str, tuple[str, ...]] = {
     "mysql": ("mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql"),
@@ -342,6 +344,33 @@ def _valid_name(name: str) -> str:
     return name
 
 
+def backup_location(spec: str) -> tuple[str, float | None]:
+    """``/var/backups/db/*.sql.gz?max_age=26h`` -> (the directory, file or glob; the max age in seconds,
+    None when not given). ``ConfigError`` on ``url`` when it is not one."""
+    path, _, query = spec.partition("?")
+    if not path.startswith("/"):
+        raise ConfigError(
+            "url", "an absolute path, directory or glob is required, e.g. /var/backups/db/*.sql.gz"
+        )
+    max_age = None
+    for part in filter(None, query.split("&")):
+        key, _, value = part.partition("=")
+        if key != "max_age":
+            raise ConfigError("url", f"unknown option {key!r}: only ?max_age= (e.g. 26h) is understood")
+        try:
+            max_age = parse_duration(value, name="max_age").total_seconds()
+        except ValueError as exc:
+            raise ConfigError("url", str(exc)) from None
+        if max_age <= 0:
+            raise ConfigError("url", "max_age: must be more than 0")
+    return path, max_age
+
+
+def _valid_backup(spec: str) -> str:
+    backup_location(spec)
+    return spec
+
+
 def validate_target(kind: str, name: str, url: str) -> tuple[str, str, str]:
     """Cleaned (kind, name, url), or ``ConfigError`` naming the field (``kind``, ``name`` or ``url``)."""
     kind, name, url = (kind or "").strip(), (name or "").strip(), (url or "").strip()
@@ -349,13 +378,15 @@ def validate_target(kind: str, name: str, url: str) -> tuple[str, str, str]:
         raise ConfigError("kind", f"{kind!r} is not one of {', '.join(TARGET_KINDS)}")
     name = _valid_name(name)
     if not url:
-        raise ConfigError("url", "a URL is required" if kind != "logs" else "a path is required")
+        raise ConfigError("url", "a path is required" if kind in ("logs", "backup") else "a URL is required")
     if len(url) > 2000 or any(ch in url for ch in "\n\r\t"):
         raise ConfigError("url", "must be one line of at most 2000 characters")
     if kind == "logs":
         if not url.startswith("/"):
             raise ConfigError("url", "an absolute path or glob pattern is required, e.g. /var/log/app/*.log")
         return kind, name, url
+    if kind == "backup":
+        return kind, name, _valid_backup(url)
     scheme = urlsplit(url).scheme
     if scheme not in _SCHEMES[kind]:
         expected = " or ".join(f"{s}://" for s in _SCHEMES[kind])
@@ -793,8 +824,8 @@ _NO_ENV = Settings.model_construct()
 def _env_name(kind: str, url: str, index: int) -> str:
     if kind in ("mysql", "redis") and "name=" in urlsplit(url).query:
         return dict(parse_qsl(urlsplit(url).query)).get("name") or f"{kind}-{index + 1}"
-    if kind == "logs":
-        return url
+    if kind in ("logs", "backup"):
+        return url.partition("?")[0]
     if "://" in url:
         parts = urlsplit(url)
         return f"{parts.hostname or 'localhost'}{':' + str(parts.port) if parts.port else ''}{parts.path if kind == 'http' else ''}"

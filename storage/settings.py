@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     )
     logs_archive_interval_seconds: float = Field(default=3600.0, gt=0, description="Scheduled log archiving")
     http_checks: CsvList = Field(default_factory=list, description="URLs to health-check")
+    backup_paths: CsvList = Field(
+        default_factory=list,
+        description="Backup locations to watch (a directory, file or glob; ?max_age=26h overrides the limit)",
+    )
+    backup_max_age_hours: float = Field(
+        default=26.0, gt=0, description="A backup location whose newest file is older than this fails"
+    )
     health_fail_after: int = Field(default=3, ge=1, description="Consecutive failures before a check fails")
     disk_free_warn_percent: float = Field(default=15.0, ge=0, le=100)
     disk_free_fail_percent: float = Field(default=5.0, ge=0, le=100)
@@ -187,6 +194,7 @@ class Settings(BaseSettings):
         "celery_queues",
         "log_paths",
         "http_checks",
+        "backup_paths",
         "secret_key_previous",
         "health_allow",
         "trusted_proxies",

@@ -36,6 +36,7 @@ from collectors.mysql import parse_target as mysql_target
 from collectors.probes import FAIL, OK, Outcome
 from collectors.redis_monitor import parse_target
 from storage import Settings, Store, health
+from storage.config import ConfigError, backup_location
 from storage.health import CheckRow, HealthResult
 from storage.masking import mask_url, redact, url_secrets
 from storage.timeparse import utc_now
@@ -132,7 +133,22 @@ def build_checks(settings: Settings, store: Store) -> list[CheckSpec]:
     for url in settings.http_checks:
         probe = partial(probes.probe_http, url, HTTP_TIMEOUT_SECONDS)
         specs.append(_url_check(f"http:{mask_url(url)}", "http", url, probe, False, 1000, None, fail_after))
+    specs.extend(_backup_check(spec, settings) for spec in settings.backup_paths)
     return specs
+
+
+def _backup_check(spec: str, settings: Settings) -> CheckSpec:
+    """A backup location: its newest file exists, is not empty and is younger than its max age.
+
+    Checked once, not ``fail_after`` times in a row: a backup that is too old stays too old."""
+    try:
+        pattern, max_age = backup_location(spec)
+    except ConfigError as exc:  # a bad entry in VITALS_BACKUP_PATHS: the check says what is wrong
+        message = str(exc)
+        return CheckSpec(f"backup:{spec}"[:191], "backup", lambda: Outcome(FAIL, message), target=spec)
+    limit = max_age or settings.backup_max_age_hours * 3600
+    probe = partial(probes.probe_backup, pattern, limit)
+    return CheckSpec(f"backup:{pattern}"[:191], "backup", probe, target=pattern)
 
 
 def _url_check(

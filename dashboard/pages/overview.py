@@ -15,6 +15,7 @@ from dash import Dash, Input, Output, html
 from dashboard import ids
 from dashboard.cache import aligned_now_ms, shared
 from dashboard.components.cards import kpi_card
+from dashboard.components.channel_health import channel_health
 from dashboard.components.live_chart import ChartSpec, live_chart
 from dashboard.components.status_board import status_board
 from dashboard.figures import sparkline_figure
@@ -30,6 +31,8 @@ ORDER = 10  # place in the navbar
 
 KPI_ROW = "overview-kpis"
 STATUS_AREA = "overview-status"
+CHANNELS_AREA = "overview-channels"
+CHANNELS_NOTICE = "overview-channel-health"
 # How much history a tile's sparkline shows (raw samples: keep it short).
 SPARKLINE_WINDOW = timedelta(minutes=15)
 _SPARKLINE_MAX_POINTS = 90
@@ -65,6 +68,8 @@ def layout(**_query: str) -> html.Div:
         [
             html.H1("Overview", className="page-title"),
             html.Div(_shared_status_board(), id=STATUS_AREA),
+            # An alert nobody receives is worse than none: failing notification channels show here too.
+            html.Div(_shared_channel_health(), id=CHANNELS_AREA),
             dbc.Row(id=KPI_ROW, className="g-3 mb-3", children=_kpi_cards()),
             open_incidents_panel(),  # its callback is registered by the Incidents page
             dbc.Row([dbc.Col(live_chart(spec), lg=6, className="mb-3") for spec in CHARTS]),
@@ -177,6 +182,10 @@ def _shared_status_board() -> Any:
     return shared(("overview-status", aligned_now_ms()), status_board)
 
 
+def _shared_channel_health() -> Any:
+    return shared(("overview-channels", aligned_now_ms()), lambda: channel_health(element_id=CHANNELS_NOTICE))
+
+
 # The layout already drew these with fresh data: the first refresh is the first tick, not page open.
 _TICKS_ONLY = {"prevent_initial_call": True}
 
@@ -188,11 +197,19 @@ def register_callbacks(app: Dash) -> None:
     app.callback(Output(STATUS_AREA, "children"), Input(ids.REFRESH_INTERVAL, "n_intervals"), **_TICKS_ONLY)(
         refresh_status
     )
+    app.callback(
+        Output(CHANNELS_AREA, "children"), Input(ids.REFRESH_INTERVAL, "n_intervals"), **_TICKS_ONLY
+    )(refresh_channels)
 
 
 def refresh_status(_ticks: int | None) -> Any:
     """The status board, on every refresh tick."""
     return _shared_status_board()
+
+
+def refresh_channels(_ticks: int | None) -> Any:
+    """Failing notification channels, on every refresh tick."""
+    return _shared_channel_health()
 
 
 def refresh_kpis(_ticks: int | None) -> list[dbc.Col]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from collectors import probes
 from storage import Settings, Store
-from storage.config import TARGET_KINDS, ConfigEntry, ConfigError, Target, validate_target
+from storage.config import TARGET_KINDS, ConfigEntry, ConfigError, Target, backup_location, validate_target
 from storage.masking import mask_url, redact, url_secrets
 from storage.users import Role
 from tasks.actions.gate import Actor, audited, require
@@ -166,6 +166,9 @@ def _probe(kind: str, url: str, settings: Settings) -> ProbeResult:
         outcome = probes.probe_http(url)
     elif kind == "celery":
         outcome = probe_queue(url, settings.queue_backlog_warn)
+    elif kind == "backup":
+        pattern, max_age = backup_location(url)
+        outcome = probes.probe_backup(pattern, max_age or settings.backup_max_age_hours * 3600)
     else:
         return _probe_path(url)
     return ProbeResult(outcome.status, redact(outcome.message, secrets), outcome.response_ms)

@@ -164,6 +164,31 @@ def test_admin_adds_tests_and_removes_a_target(dash_duo, vitals_app):
     assert _severe(dash_duo) == []
 
 
+def test_admin_watches_a_backup_location(dash_duo, vitals_app, tmp_path):
+    """A backup directory is tested ("connect now" judges its newest file) and watched like any target."""
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    (backups / "db-2026-12-03.sql.gz").write_bytes(b"x" * 2048)
+    _open_settings(dash_duo, vitals_app)
+    kind = dash_duo.find_element("#settings-target-kind")
+    _click(dash_duo, kind)
+    kind.find_element(By.CSS_SELECTOR, "option[value='backup']").click()
+    _type(dash_duo, dash_duo.find_element("#settings-target-url"), f"{backups}?max_age=soon")
+    _type(dash_duo, dash_duo.find_element("#settings-target-name"), "nightly")
+    _click(dash_duo, dash_duo.find_element("#settings-target-save"))
+    dash_duo.wait_for_contains_text("#settings-target-url-feedback", "max_age", timeout=10)
+    _type(dash_duo, dash_duo.find_element("#settings-target-url"), f"{backups}?max_age=26h")
+    _click(dash_duo, dash_duo.find_element("#settings-target-test"))
+    dash_duo.wait_for_contains_text("#settings-target-test-result", "db-2026-12-03.sql.gz", timeout=15)
+    assert "2.0 KB" in dash_duo.find_element("#settings-target-test-result").text
+    _click(dash_duo, dash_duo.find_element("#settings-target-save"))
+    dash_duo.wait_for_contains_text("#settings-target-result", "Watching nightly", timeout=10)
+    store = _store(vitals_app)
+    (target,) = store.config.targets(kind="backup", settings=vitals_app.server.extensions["vitals"].settings)
+    assert target.name == "nightly"
+    assert _severe(dash_duo) == []
+
+
 def _accept_confirm(dash_duo) -> bool:
     try:
         dash_duo.driver.switch_to.alert.accept()

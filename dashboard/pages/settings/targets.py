@@ -33,6 +33,7 @@ PLACEHOLDERS = {
     "celery": "redis://broker.example:6379/0 or amqp://user:password@rabbit.example:5672//",
     "logs": "/var/log/app/*.log",
     "http": "https://app.example/health",
+    "backup": "/var/backups/mysql/*.sql.gz?max_age=26h",
 }
 _VERDICT_COLORS = {"ok": "success", "warn": "warning", "fail": "danger"}
 # What discovery finds on each default port (RabbitMQ is watched as a Celery broker).

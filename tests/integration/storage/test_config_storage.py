@@ -169,6 +169,9 @@ def test_target_edit_pause_and_remove(config: storage.Store) -> None:
         ("mysql", "x", "redis://db", "url"),
         ("logs", "x", "relative/*.log", "url"),
         ("http", "x", "", "url"),
+        ("backup", "x", "backups/*.gz", "url"),
+        ("backup", "x", "/var/backups/*.gz?max_age=soon", "url"),
+        ("backup", "x", "/var/backups/*.gz?keep=3", "url"),
     ],
 )
 def test_bad_targets_name_their_field(

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -144,8 +145,19 @@ def test_signed_webhook_sees_firing_then_resolved(store: storage.Store, receiver
     assert events == ["firing", "resolved"]
 
 
+def _overview(store: storage.Store, data_dir: Path) -> str:
+    """The Overview page's layout as the browser receives it, as JSON text."""
+    from app import create_app
+    from dashboard.pages import overview
+
+    settings = SETTINGS.model_copy(update={"data_dir": data_dir})  # the key its channels were stored with
+    app = create_app(settings, store, run_scheduler=False)
+    with app.server.test_request_context("/"):
+        return json.dumps(overview.layout().to_plotly_json(), default=str)
+
+
 def test_receiver_failing_twice_gets_one_success_and_three_logged_attempts(
-    store: storage.Store, receiver_factory
+    store: storage.Store, receiver_factory, tmp_path: Path
 ) -> None:
     receiver = receiver_factory([503, 500])
     channel = actions.create_channel(
@@ -161,6 +173,7 @@ def test_receiver_failing_twice_gets_one_success_and_three_logged_attempts(
     assert failing.iloc[0]["last_error"] == "HTTP 503: try later"
     notice = json.dumps(channel_health(store).to_plotly_json(), default=str)
     assert "1 notification channel failing" in notice and "hook (webhook)" in notice and "try later" in notice
+    assert "hook (webhook)" in _overview(store, tmp_path)  # and on Overview, for everyone
     assert deliver_due(store, BOX, BASE, now=start + timedelta(seconds=30)).sent == 0  # not due before 1 min
     assert deliver_due(store, BOX, BASE, now=start + timedelta(seconds=61)).retrying == 1
     assert deliver_due(store, BOX, BASE, now=start + timedelta(seconds=62 + 240)).sent == 0  # 5 min wait

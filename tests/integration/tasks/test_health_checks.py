@@ -460,3 +460,41 @@ def test_each_watched_celery_app_has_a_check_that_sees_its_backlog(tmp_path: Pat
     assert found.status == FAIL
     assert found.message.startswith("no workers answered ping")
     assert f"{queue}: 3" in found.message
+
+
+def test_backup_locations_are_checked_for_a_fresh_non_empty_newest_file(tmp_path: Path) -> None:
+    """A directory, a glob and a bad entry from VITALS_BACKUP_PATHS: each becomes a check that says
+    which file it judged, and why it fails (none, empty, too old), or warns (it shrank by half)."""
+    import os
+
+    nightly = tmp_path / "nightly"
+    nightly.mkdir()
+    old = nightly / "db-1.sql.gz"
+    old.write_bytes(b"x" * 4000)
+    os.utime(old, (time.time() - 30 * 3600, time.time() - 30 * 3600))
+    settings = settings_for(
+        tmp_path,
+        backup_paths=f"{nightly},{tmp_path}/dumps/*.dump?max_age=2h,relative/path",
+        backup_max_age_hours=26,
+    )
+    specs = {spec.name: spec for spec in build_checks(settings, storage.connect(settings.store_url))}
+    too_old = specs[f"backup:{nightly}"].probe()
+    assert (
+        too_old.status == FAIL
+        and "db-1.sql.gz" in too_old.message
+        and "older than the 26.0 h allowed" in too_old.message
+    )
+    fresh = nightly / "db-2.sql.gz"
+    fresh.write_bytes(b"x" * 1000)  # newest, but a quarter of the one before
+    shrank = specs[f"backup:{nightly}"].probe()
+    assert shrank.status == "warn" and "less than half the size" in shrank.message
+    fresh.write_bytes(b"x" * 5000)
+    assert specs[f"backup:{nightly}"].probe().status == OK
+    missing = specs[f"backup:{tmp_path}/dumps/*.dump"].probe()
+    assert missing.status == FAIL and "no backup file" in missing.message
+    (tmp_path / "dumps").mkdir()
+    (tmp_path / "dumps" / "a.dump").write_bytes(b"")
+    empty = specs[f"backup:{tmp_path}/dumps/*.dump"].probe()
+    assert empty.status == FAIL and "empty" in empty.message
+    bad = specs["backup:relative/path"].probe()
+    assert bad.status == FAIL and "absolute path" in bad.message
