@@ -175,7 +175,7 @@ def test_sigkill_of_a_worker_leaves_no_gap(topology: Topology) -> None:
     victim = topology.workers["w1"]
     os.killpg(victim.process.pid, signal.SIGKILL)
     victim.process.wait(timeout=10)
-    time.sleep(20)
+    time.sleep(12)  # six beat ticks
     end = _now()
     store = _store(topology)
     try:
