@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,9 +27,11 @@ __all__ = [
 
 _LAYOUT: dict[str, Any] = {
     "template": "plotly_white",
-    "margin": {"l": 48, "r": 12, "t": 8, "b": 32},
-    # Above the plot area: the top margin grows to fit however many rows the names take, so the
-    # legend never covers the x axis (below, it met the tick labels and the axis title).
+    # Margins are fixed here, never pushed by Plotly: when data arrived in a chart, the push redraw
+    # sometimes measured the y-axis title at x=Infinity (console errors, seen in the rule editor).
+    "margin": {"l": 48, "r": 12, "t": 8, "b": 32, "autoexpand": False},
+    # Above the plot area, in a top margin sized for its rows (``_legend_margin``), so the legend
+    # never covers the x axis (below, it met the tick labels and the axis title).
     "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0},
     "hovermode": "x unified",
     # Keeps the user's zoom and legend clicks across refreshes.
@@ -211,10 +213,24 @@ def line_figure(
         )
         order.append(int(series_id))
     # One series still names itself (which mount, which queue) unless its name is the chart's own.
-    figure.update_layout(
-        showlegend=len(order) > 1 or (len(order) == 1 and figure.data[0].name != fallback_name)
-    )
+    legend = len(order) > 1 or (len(order) == 1 and figure.data[0].name != fallback_name)
+    figure.update_layout(showlegend=legend)
+    if legend:
+        figure.update_layout(margin={"t": _legend_margin([str(trace.name) for trace in figure.data])})
     return figure, order
+
+
+_LEGEND_ROW_PX = 20
+# Characters of legend text one row holds on a third-width chart, the narrowest the pages draw.
+_LEGEND_ROW_CHARS = 50
+_LEGEND_MAX_ROWS = 5
+
+
+def _legend_margin(names: Sequence[str]) -> int:
+    """Top margin (px) for a horizontal legend of ``names``: each entry is its text plus its symbol."""
+    chars = sum(len(name) + 6 for name in names)
+    rows = min(_LEGEND_MAX_ROWS, max(1, -(-chars // _LEGEND_ROW_CHARS)))
+    return int(_LAYOUT["margin"]["t"]) + rows * _LEGEND_ROW_PX
 
 
 WARNING_COLOUR = "rgba(255, 193, 7, 0.12)"
