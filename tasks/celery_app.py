@@ -21,7 +21,7 @@ Robustness, per task:
 from __future__ import annotations
 
 import logging
-import time
+import threading
 from typing import Any
 
 import redis.exceptions
@@ -323,25 +323,48 @@ def beat_entries(settings: Settings) -> dict[str, dict[str, Any]]:
 
 class LiveBeatScheduler(PersistentScheduler):
     """Celery beat that follows the stored configuration: when its version moves (checked every
-    ``CHECK_EVERY_SECONDS``), the schedule is rebuilt from the effective settings in place."""
+    ``CHECK_EVERY_SECONDS``), the schedule is rebuilt from the effective settings in place.
+
+    The store is read on a thread of its own and the schedule changed on beat's thread, in
+    ``tick``: a store that is down, restarting or hanging must never delay a tick (on beat's thread,
+    each refused connect during an outage pushed every following send 20-250 ms later, and a
+    server that accepts but does not answer would have stopped beat altogether).
+    """
 
     CHECK_EVERY_SECONDS = 2.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._config_store: Store | None = None
         self._config_version = -1
-        self._next_check = 0.0
+        self._pending: tuple[int, dict[str, dict[str, Any]]] | None = None
+        self._pending_lock = threading.Lock()
+        self._follower: threading.Thread | None = None
+        self._stopping = threading.Event()
         super().__init__(*args, **kwargs)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        now = time.monotonic()
-        if now >= self._next_check:
-            self._next_check = now + self.CHECK_EVERY_SECONDS
-            self._follow_config()
+        if self._follower is None:
+            self._follower = threading.Thread(target=self._follow, name="beat-config", daemon=True)
+            self._follower.start()
+        self._apply_pending()
         delay: float = super().tick(*args, **kwargs)
         return min(delay, self.CHECK_EVERY_SECONDS)
 
+    def close(self) -> None:
+        self._stopping.set()
+        super().close()
+
     def _follow_config(self) -> None:
+        """Read the stored configuration and apply it now (what the follower thread and tick do)."""
+        self._read_config()
+        self._apply_pending()
+
+    def _follow(self) -> None:
+        while not self._stopping.is_set():
+            self._read_config()
+            self._stopping.wait(self.CHECK_EVERY_SECONDS)
+
+    def _read_config(self) -> None:
         try:
             if self._config_store is None:
                 self._config_store = connect(get_settings().store_url, migrate=False)
@@ -349,12 +372,21 @@ class LiveBeatScheduler(PersistentScheduler):
             if version == self._config_version:
                 return
             effective = self._config_store.config.effective(settings=get_settings(), max_age_s=0)
-            self.merge_inplace(beat_entries(effective))
-            self._heap = None  # entries were updated in place: rebuild the heap from them
-            self._config_version = version
-            log.info("beat schedule follows configuration version %s", version)
+            with self._pending_lock:
+                self._pending = (version, beat_entries(effective))
         except Exception as exc:  # the store is down: keep the current schedule
-            log.warning("beat could not read the stored configuration: %s", exc)
+            log.warning("beat could not read the stored configuration: %s", str(exc).splitlines()[0])
+
+    def _apply_pending(self) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        version, entries = pending
+        self.merge_inplace(entries)
+        self._heap = None  # entries were updated in place: rebuild the heap from them
+        self._config_version = version
+        log.info("beat schedule follows configuration version %s", version)
 
 
 celery_app = make_celery()

@@ -252,6 +252,15 @@ class Spool:
         """
         deadline = time.monotonic() + self.replay_budget_seconds
         self._remove_stale_temp_files()
+        if not self.files():
+            return None
+        # Ask the store before reading the backlog: reading every spooled file only to find the
+        # store still down made each write of an outage cost more than the last (a minute of 1 s
+        # host samples: 0.03 s -> 0.8 s a call, in the worker's main process, where it delayed the
+        # consumer enough for beat ticks to expire unrun).
+        unreachable = _unreachable(store)
+        if unreachable is not None:
+            return unreachable
         while files := self.files():
             if time.monotonic() > deadline:
                 return f"{_BACKLOG} of {len(files)} files not yet replayed"
@@ -483,6 +492,17 @@ def _write_events_locked(spool: Spool, store: Store, kind: str, records: list[Ev
     )
     log.warning("store not written (%s): spooled %d %s events to %s", reason, len(records), kind, path.name)
     return None
+
+
+def _unreachable(store: Store) -> str | None:
+    """Why ``store`` cannot be reached now (None when it answers): one pool checkout, pre-pinged."""
+    try:
+        with store.engine.connect():
+            return None
+    except Exception as error:
+        if not is_store_unreachable(error):
+            raise
+        return _short(error)
 
 
 def _replay_events(spool: Spool, store: Store) -> str | None:

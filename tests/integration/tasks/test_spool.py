@@ -274,6 +274,30 @@ def test_collect_system_reading_time_survives_the_spool(tmp_path: Path) -> None:
     assert pq.read_table(path).to_pandas()["value"].tolist() == [42.0]
 
 
+def test_an_outage_does_not_reread_the_backlog_on_every_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the store stays down, each write asks the store once and reads no spooled file: a call
+    in minute sixty of an outage costs what one in minute one did."""
+    spool = Spool(tmp_path / "spool")
+    for index in range(50):
+        spool.append(batch(index))
+    reads: list[Path] = []
+    read_file = spool_module._read_file
+
+    def counting_read(path: Path) -> pd.DataFrame:
+        reads.append(path)
+        return read_file(path)
+
+    monkeypatch.setattr(spool_module, "_read_file", counting_read)
+    down = down_store()
+    try:
+        assert spool.write(down, batch(50)) == 0
+    finally:
+        down.close()
+    assert reads == [] and len(spool.files()) == 51
+
+
 def test_a_long_backlog_is_caught_up_over_several_calls_in_order(
     make_store: Callable[..., Store], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
