@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -30,6 +31,35 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(reason, pytrace=False)
     pytest.skip(reason)
+
+
+T = TypeVar("T")
+
+
+def wait_until(
+    condition: Callable[[], T],
+    timeout: float,
+    what: str,
+    *,
+    every: float = 0.25,
+    detail: Callable[[], str] | None = None,
+    not_yet: tuple[type[BaseException], ...] = (),
+) -> T:
+    """The first truthy value ``condition`` returns within ``timeout`` seconds; else the test fails
+    saying ``what`` did not happen, followed by ``detail()`` (a process log, say). An exception of a
+    ``not_yet`` type counts as "not yet" (a store still restarting, an element a refresh replaced)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value: T | None = None
+        with contextlib.suppress(*not_yet):
+            value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(every)
+    more = f"\n{detail()}" if detail is not None else ""
+    pytest.fail(f"{what} within {timeout:.0f} s{more}")
 
 
 def free_port() -> int:

@@ -18,6 +18,7 @@ import storage
 from app import create_app
 from storage.users import create_user
 from tests.support import free_port, unavailable
+from tests.support import wait_until as support_wait_until
 
 T = TypeVar("T")
 
@@ -110,16 +111,7 @@ def wait_until(condition: Callable[[], T], timeout: float = 15.0, message: str =
 
     An element that a refresh tick re-rendered between being found and being read is stale: that
     is a "not yet", and the condition is asked again."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except StaleElementReferenceException:
-            value = None
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
+    return support_wait_until(condition, timeout, message, not_yet=(StaleElementReferenceException,))
 
 
 CLICK_SETTLE_SECONDS = 10.0

@@ -17,7 +17,7 @@ from storage.users import Role, create_user
 from tasks import cache_jobs
 from tasks.actions import Actor, PermissionDenied
 from tasks.actions import cache as actions
-from tests.support import PrivateRedis, send_csrf_token
+from tests.support import PrivateRedis, send_csrf_token, wait_until
 
 PASSWORD = "correct-horse-battery"
 ADA = Actor("ada", Role.ADMIN)
@@ -40,13 +40,11 @@ def settings(redis_server: PrivateRedis, tmp_path: Path) -> storage.Settings:
 
 
 def wait_finished(store: storage.Store, job_id: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def finished() -> Any:
         job = store.cache.job(job_id=job_id)
-        if job is not None and job.finished:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
+        return job if job is not None and job.finished else None
+
+    return wait_until(finished, timeout, f"job {job_id} finishing", every=0.05)
 
 
 def _removed(store: storage.Store, job_id: str) -> int:

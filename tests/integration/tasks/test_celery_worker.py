@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import pytest
 from celery import Celery
 
 import storage
-from tests.support import PROJECT_ROOT, claim_redis_db
+from tests.support import PROJECT_ROOT, claim_redis_db, wait_until
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 # Redis databases this test may claim (one per concurrent run, so two runs never share a queue).
@@ -139,15 +139,6 @@ def memory_times(store: storage.Store) -> pd.Series:
     return frame["ts"].drop_duplicates().sort_values().reset_index(drop=True)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Callable[[], str]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.25)
-    pytest.fail(f"{what} within {timeout} s; worker log:\n{log()}")
-
-
 def test_worker_registers_the_collection_task(worker: Started) -> None:
     log = worker.log()
     assert "vitals.collect_system" in log  # listed under [tasks] at start-up
@@ -166,8 +157,8 @@ def test_worker_runs_a_task_sent_by_name(
     wait_until(
         lambda: len(memory_times(worker_store)) > before,
         ROWS_TIMEOUT_SECONDS,
-        "no system.memory.percent rows",
-        worker.log,
+        "system.memory.percent rows",
+        detail=worker.log,
     )
     latest = worker_store.latest("system.memory.percent", max_age="1m")
     assert len(latest) == 1
@@ -189,16 +180,16 @@ def test_beat_schedules_cluster_jobs_and_each_worker_collects_its_own_host(
         wait_until(
             lambda: len(memory_times(worker_store)) >= before + 2,
             ROWS_TIMEOUT_SECONDS,
-            "the worker's own host collections did not land",
-            lambda: f"{worker.log()}\n--- beat log:\n{beat.log()}",
+            "the worker's own host collections",
+            detail=lambda: f"{worker.log()}\n--- beat log:\n{beat.log()}",
         )
         # Beat sends due tasks one by one (notifications first): wait for a cluster-wide collection
         # rather than expect it already sent when the worker's own samples land.
         wait_until(
             lambda: "vitals.maintain_rollups" in beat.log() or "vitals.collect_celery" in beat.log(),
             ROWS_TIMEOUT_SECONDS,
-            "beat did not send a cluster-wide job",
-            beat.log,
+            "beat sending a cluster-wide job",
+            detail=beat.log,
         )
         assert beat.process.poll() is None
     finally:

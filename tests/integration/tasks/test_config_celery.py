@@ -12,6 +12,7 @@ import pytest
 from celery import Celery
 
 import storage
+from tests import support
 from tests.integration.tasks.test_celery_worker import (
     Started,
     memory_times,
@@ -26,13 +27,8 @@ BOOT_TIMEOUT_SECONDS = 30
 TIMEOUT_SECONDS = 30
 
 
-def wait_until(condition: Callable[[], bool], what: str, log: Callable[[], str]) -> None:
-    deadline = time.monotonic() + TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.25)
-    pytest.fail(f"{what} within {TIMEOUT_SECONDS} s; worker log:\n{log()}")
+def wait_until(condition: Callable[[], object], what: str, log: Callable[[], str]) -> None:
+    support.wait_until(condition, TIMEOUT_SECONDS, what, detail=lambda: f"worker log:\n{log()}")
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from tasks.config_live import LiveSchedule
 from tasks.context import JobContext, JobSpec
 from tasks.schedule import job_specs
 from tasks.scheduler import EmbeddedScheduler
+from tests.support import wait_until
 
 RELOAD_EVERY = 0.2
 TIMEOUT = 15.0
@@ -24,12 +25,7 @@ def _record(into: list[list[str]], urls: list[str], _context: object) -> None:
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"{what} within {timeout} s")
+    wait_until(condition, timeout, what, every=0.05)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from storage import Store, load_settings
 from tasks.jobs import collect_system, readings_frame
 from tasks.schedule import JobContext, JobSpec, job_specs
 from tasks.scheduler import EmbeddedScheduler
+from tests.support import wait_until
 
 SCHEDULER_RUN_SECONDS = 2.5
 INTERVAL_SECONDS = 0.5
@@ -35,13 +36,8 @@ def distinct_times(store: Store, metric: str) -> pd.Series:
     return frame["ts"].drop_duplicates().sort_values().reset_index(drop=True)
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
+def wait_for(predicate: Callable[[], object], what: str) -> None:
+    wait_until(predicate, 5.0, what, every=0.02)
 
 
 # -- readings_frame --------------------------------------------------------------------------------
@@ -185,7 +181,7 @@ def test_a_failing_job_is_counted_and_the_others_keep_running(
     )
     with caplog.at_level("ERROR", logger="vitals.scheduler"):
         scheduler.start()
-        assert wait_for(lambda: scheduler.failures["test.fails"] >= 3 and len(calls) >= 3)
+        wait_for(lambda: scheduler.failures["test.fails"] >= 3 and len(calls) >= 3, "three passes")
         assert scheduler.running  # failures never end the loop
         scheduler.stop()
     assert not scheduler.running
@@ -217,9 +213,9 @@ def test_a_job_waiting_for_a_down_store_says_so_once_per_outage(
     scheduler = EmbeddedScheduler([JobSpec("test.reads_store", 0.05, body)], JobContext(store=store))
     with caplog.at_level("INFO", logger="vitals.scheduler"):
         scheduler.start()
-        assert wait_for(lambda: scheduler.failures["test.reads_store"] >= 5)
+        wait_for(lambda: scheduler.failures["test.reads_store"] >= 5, "five failed runs")
         down["now"] = False
-        assert wait_for(lambda: scheduler.runs["test.reads_store"] >= 2)
+        wait_for(lambda: scheduler.runs["test.reads_store"] >= 2, "two runs once the store is back")
         scheduler.stop()
     lines = [
         r for r in caplog.records if r.name == "vitals.scheduler" and "test.reads_store" in r.getMessage()
@@ -233,7 +229,7 @@ def test_stop_is_prompt_with_a_long_interval(sqlite_store: Store) -> None:
     calls: list[float] = []
     scheduler = EmbeddedScheduler([counting_spec("test.hourly", 3600, calls)], JobContext(store=sqlite_store))
     scheduler.start()
-    assert wait_for(lambda: len(calls) == 1)  # due at once on start, then not for an hour
+    wait_for(lambda: len(calls) == 1, "the first run")  # due at once on start, then not for an hour
     started = time.monotonic()
     scheduler.stop()
     assert time.monotonic() - started < 1.0
