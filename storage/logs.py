@@ -78,13 +78,19 @@ class CheckpointConflict(RuntimeError):
     """The stored checkpoint moved since the lines were read: another process stored them already."""
 
 
-def load_checkpoints(engine: Engine, host: str) -> dict[str, tuple[int, int]]:
-    """path -> (inode, offset) of every file this host tails."""
-    statement = select(log_checkpoints.c.path, log_checkpoints.c.inode, log_checkpoints.c.offset).where(
-        log_checkpoints.c.host == host
-    )
+# (inode, offset) or (inode, offset, head): what the tailer's Checkpoint holds.
+StoredCheckpoint = tuple[int, int] | tuple[int, int, str]
+
+
+def load_checkpoints(engine: Engine, host: str) -> dict[str, tuple[int, int, str]]:
+    """path -> (inode, offset, head) of every file this host tails."""
+    columns = log_checkpoints.c
+    statement = select(columns.path, columns.inode, columns.offset, columns.head).where(columns.host == host)
     with engine.connect() as conn:
-        return {path: (int(inode), int(offset)) for path, inode, offset in conn.execute(statement)}
+        return {
+            path: (int(inode), int(offset), head or "")
+            for path, inode, offset, head in conn.execute(statement)
+        }
 
 
 def store_log_batch(
@@ -92,8 +98,8 @@ def store_log_batch(
     host: str,
     source: str,
     rows: Sequence[LogRow],
-    previous: tuple[int, int] | None,
-    checkpoint: tuple[int, int],
+    previous: StoredCheckpoint | None,
+    checkpoint: StoredCheckpoint,
 ) -> bool:
     """Store the rows read from ``source`` and move its checkpoint from ``previous`` to ``checkpoint``.
 
@@ -109,9 +115,18 @@ def store_log_batch(
 
 
 def _advance_checkpoint(
-    conn: Connection, host: str, path: str, previous: tuple[int, int] | None, checkpoint: tuple[int, int]
+    conn: Connection,
+    host: str,
+    path: str,
+    previous: StoredCheckpoint | None,
+    checkpoint: StoredCheckpoint,
 ) -> None:
-    values = {"inode": checkpoint[0], "offset": checkpoint[1], "updated_at": utc_now().replace(tzinfo=None)}
+    values = {
+        "inode": checkpoint[0],
+        "offset": checkpoint[1],
+        "head": checkpoint[2] if len(checkpoint) > 2 else "",
+        "updated_at": utc_now().replace(tzinfo=None),
+    }
     key = and_(log_checkpoints.c.path == path, log_checkpoints.c.host == host)
     if previous is None:
         exists = conn.execute(select(log_checkpoints.c.inode).where(key)).first()
@@ -121,7 +136,13 @@ def _advance_checkpoint(
         return
     moved = conn.execute(
         log_checkpoints.update()
-        .where(key, log_checkpoints.c.inode == previous[0], log_checkpoints.c.offset == previous[1])
+        .where(
+            key,
+            log_checkpoints.c.inode == previous[0],
+            log_checkpoints.c.offset == previous[1],
+            # Same inode and offset but other first bytes: another process saw a rewrite first.
+            log_checkpoints.c.head == (previous[2] if len(previous) > 2 else ""),
+        )
         .values(**values)
     )
     if moved.rowcount != 1:

@@ -336,6 +336,9 @@ log_checkpoints = Table(
     Column("host", String(191), primary_key=True),
     Column("inode", BigInteger, nullable=False),
     Column("offset", BigInteger, nullable=False),
+    # A hash of the file's first bytes (up to 1 KiB, never past offset): tells a file truncated and
+    # rewritten from the same file grown, and finds a copytruncate copy. "" = not known.
+    Column("head", String(64), nullable=False, server_default=""),
     Column("updated_at", UtcTime, nullable=False),
 )
 

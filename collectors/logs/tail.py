@@ -11,19 +11,26 @@ What the tailer handles:
 * rename rotation (``app.log`` -> ``app.log.1``, new ``app.log``): the checkpoint's inode is looked
   up among the rotated names; the old file is read to its end (including lines written to it after
   our last read, and a last line without a newline) before the new file is started at 0;
-* copytruncate (same inode, size below the offset): start again at 0;
+* copytruncate (same inode, but shorter than the offset or starting with other bytes): the copy is
+  found among the rotated names by the checkpoint's fingerprint of the first bytes (as Vector's file
+  source does) and read from the checkpoint to its end, then the truncated file from 0; with no copy
+  the truncated file starts at 0 and what the copy took since the last poll is lost;
 * a last line without its newline yet: left unread until it is complete;
 * bounded reads: at most ``max_bytes`` per file per poll, so a huge file is consumed over several.
 
-Known limits (no fingerprint column): a file deleted and re-created that gets the same inode number
-and has already grown past the old offset is taken for the same file; lines written between
-copytruncate's copy and its truncate are lost, as with every copytruncate reader.
+The checkpoint holds a hash of the file's first bytes (``head``), so whichever process polls next,
+not only the one that read last, knows a file truncated and rewritten past the old offset.
+
+Known limits: a file replaced by one with the same inode number and the same first bytes is taken
+for the same file; lines written between copytruncate's copy and its truncate are in neither file and
+lost, as with every copytruncate reader.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import glob
+import hashlib
 import logging
 import os
 import re
@@ -38,6 +45,9 @@ __all__ = ["DEFAULT_MAX_BYTES", "Checkpoint", "LogBatch", "LogTailer", "expand_p
 log = logging.getLogger("vitals.collectors.logs")
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+# How much of a file's start identifies it (a copy starts with the same bytes; so does a file after
+# a rotation only if its first lines are byte-for-byte the old ones, which timestamps make unlikely).
+HEAD_BYTES = 1024
 # Rotated or compressed siblings: never tailed on their own (they are the old inode of another file).
 _ROTATED_NAME = re.compile(
     r"(?:\.\d+|[.-]\d{8,14}|\.old)(?:\.(?:gz|bz2|xz|zst|lz4|z))?$|\.(?:gz|bz2|xz|zst|lz4|z)$"
@@ -45,10 +55,12 @@ _ROTATED_NAME = re.compile(
 
 
 class Checkpoint(NamedTuple):
-    """How far a file was read: the inode being read and the byte offset after the last stored line."""
+    """How far a file was read: the inode being read, the byte offset after the last stored line,
+    and a hash of the file's first bytes then (``""``: not known, e.g. a checkpoint from before)."""
 
     inode: int
     offset: int
+    head: str = ""
 
 
 @dataclass
@@ -135,8 +147,8 @@ class LogTailer:
         """The files tailed this cycle: globs are expanded again each time, so new files are picked up."""
         return expand_patterns(self.patterns)
 
-    def poll(self, checkpoints: Mapping[str, tuple[int, int]]) -> list[LogBatch]:
-        """New records per file since ``checkpoints`` (path -> (inode, offset)); files with nothing new are left out.
+    def poll(self, checkpoints: Mapping[str, tuple[int, int] | tuple[int, int, str]]) -> list[LogBatch]:
+        """New records per file since ``checkpoints`` (path -> (inode, offset[, head])); files with nothing new are left out.
 
         Paths with a checkpoint that no longer match a pattern are still followed, so a rotated
         file whose new one is not created yet is still finished.
@@ -176,11 +188,20 @@ class LogTailer:
                     return _batch(path, previous, position, lines, more=budget <= 0)
             if handle is None or current is None:
                 return _batch(path, previous, position, lines, more=False)
-            if position is None or position.inode != current or os.fstat(handle).st_size < position.offset:
+            truncated = position is not None and (
+                os.fstat(handle).st_size < position.offset or not _starts_as(handle, position)
+            )
+            if position is not None and position.inode == current and truncated:
+                copy = _copy_of(path, position)
+                if copy is not None:
+                    position, budget, done = self._finish_rotated(path, copy, True, lines, budget)
+                    if not done:
+                        return _batch(path, previous, position, lines, more=budget <= 0)
+            if position is None or position.inode != current or truncated:
                 position = Checkpoint(current, 0)  # new file, or truncated in place (copytruncate)
             chunk = _read_chunk(handle, position.offset, budget, final=False)
             lines.append((chunk.lines, chunk.starts, current))
-            return _batch(path, previous, Checkpoint(current, chunk.offset), lines, more=chunk.more)
+            return _batch(path, previous, _checkpoint(handle, current, chunk.offset), lines, more=chunk.more)
         finally:
             if handle is not None:
                 os.close(handle)
@@ -200,13 +221,14 @@ class LogTailer:
             return (None, budget, True) if replaced else (previous, budget, False)
         try:
             chunk = _read_chunk(old, previous.offset, budget, final=replaced)
+            reached = _checkpoint(old, previous.inode, chunk.offset)
         finally:
             os.close(old)
         lines.append((chunk.lines, chunk.starts, previous.inode))
         budget -= chunk.offset - previous.offset
         if replaced and chunk.at_end:
             return None, budget, True
-        return Checkpoint(previous.inode, chunk.offset), budget, False
+        return reached, budget, False
 
 
 def _batch(
@@ -219,6 +241,49 @@ def _batch(
     for lines, starts, inode in segments:  # parsed per file: a record never spans a rotation
         records.extend(parse_lines(lines, now, offsets=starts, inode=inode))
     return LogBatch(path, previous, position, records, more)
+
+
+def _head(handle: int, offset: int) -> str:
+    """The fingerprint of a file read up to ``offset``: a hash of its first bytes (at most
+    HEAD_BYTES, never past ``offset``, so it only covers bytes already read and stored)."""
+    if offset <= 0:
+        return ""
+    return hashlib.blake2b(os.pread(handle, min(offset, HEAD_BYTES), 0), digest_size=16).hexdigest()
+
+
+def _checkpoint(handle: int, inode: int, offset: int) -> Checkpoint:
+    return Checkpoint(inode, offset, _head(handle, offset))
+
+
+def _starts_as(handle: int, position: Checkpoint) -> bool:
+    """The open file still starts with the bytes it had at ``position`` (True when not known)."""
+    return not position.head or _head(handle, position.offset) == position.head
+
+
+def _copy_of(path: str, position: Checkpoint) -> Checkpoint | None:
+    """After ``path`` was copied and truncated: the copy (a rotated sibling at least
+    ``position.offset`` long that starts with the file's old first bytes), at the same offset.
+
+    None when no such copy exists or the checkpoint has no fingerprint (the lines the copy took
+    since that checkpoint are then lost)."""
+    if not position.head:
+        return None
+    for candidate in _rotation_candidates(path):
+        try:
+            handle = os.open(candidate, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            stat = os.fstat(handle)
+            if (
+                stat.st_ino != position.inode
+                and stat.st_size >= position.offset
+                and _starts_as(handle, position)
+            ):
+                return Checkpoint(stat.st_ino, position.offset, position.head)
+        finally:
+            os.close(handle)
+    return None
 
 
 def _open(path: str) -> int | None:

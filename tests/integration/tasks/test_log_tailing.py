@@ -7,6 +7,8 @@ the steps. A new ``LogTailer`` stands for a restarted process: all it has is the
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -23,12 +25,14 @@ from storage.schema import log_checkpoints, log_entries
 from storage.timeparse import utc_now
 from tasks.log_jobs import (
     JsonLinesFormatter,
+    OwnLogHandler,
     install_own_log_handler,
     job_specs,
     make_tailer,
     remove_own_log_handler,
     tail_logs,
 )
+from tests.support import small_disk
 
 HOST = "test-host"
 
@@ -81,7 +85,9 @@ def test_append_rotate_by_rename_and_new_file(store: storage.Store, tmp_path: Pa
     assert stored_messages(store, log) == messages("a", 0, 12) + messages("b", 0, 6)
     assert stored_messages(store, other) == ["first of other"]
     checkpoints = load_checkpoints(store.engine, HOST)
-    assert checkpoints[str(log)] == (log.stat().st_ino, log.stat().st_size)
+    inode, offset, head = checkpoints[str(log)]
+    assert (inode, offset) == (log.stat().st_ino, log.stat().st_size)
+    assert head == hashlib.blake2b(log.read_bytes()[:1024], digest_size=16).hexdigest()
 
 
 def test_rotated_file_is_finished_before_the_new_one_exists(store: storage.Store, tmp_path: Path) -> None:
@@ -111,6 +117,61 @@ def test_copytruncate_starts_again_at_zero(store: storage.Store, tmp_path: Path)
     assert log.stat().st_ino == inode
     assert collect(store, tailer) == 2
     assert stored_messages(store) == messages("a", 0, 6) + messages("b", 0, 2)
+
+
+def test_copytruncate_reads_what_the_copy_took_since_the_last_poll(
+    store: storage.Store, tmp_path: Path
+) -> None:
+    log = tmp_path / "app.log"
+    tailer = LogTailer([str(log)])
+    append(log, *lines("a", 0, 6))
+    collect(store, tailer)
+    append(log, *lines("a", 6, 9))  # written after that poll: only the copy will have them
+    (tmp_path / "app.log.1").write_bytes(log.read_bytes())
+    os.truncate(log, 0)
+    append(log, *lines("b", 0, 2))
+    assert collect(store, tailer) == 5
+    assert stored_messages(store) == messages("a", 0, 9) + messages("b", 0, 2)
+    # The truncated file is known by its new first bytes: a second copytruncate is followed too.
+    append(log, *lines("b", 2, 4))
+    (tmp_path / "app.log.1").write_bytes(log.read_bytes())
+    os.truncate(log, 0)
+    assert collect(store, tailer) == 2
+    assert stored_messages(store)[-4:] == messages("b", 0, 4)
+
+
+def test_a_copytruncate_handled_by_one_process_is_not_read_again_by_another(
+    store: storage.Store, tmp_path: Path
+) -> None:
+    # Two workers on one host tail the same file; each poll may be either's.
+    log = tmp_path / "app.log"
+    first, second = LogTailer([str(log)]), LogTailer([str(log)])
+    append(log, *lines("a", 0, 6))
+    collect(store, first)
+    append(log, *lines("a", 6, 9))
+    (tmp_path / "app.log.1").write_bytes(log.read_bytes())
+    os.truncate(log, 0)
+    append(log, *lines("b", 0, 12))  # past the old offset: only the first bytes tell
+    assert collect(store, second) == 15
+    append(log, *lines("b", 12, 14))
+    assert collect(store, first) == 2  # knows from the stored checkpoint that it was handled
+    assert stored_messages(store) == messages("a", 0, 9) + messages("b", 0, 14)
+
+
+def test_a_copy_larger_than_the_budget_is_finished_over_several_polls(
+    store: storage.Store, tmp_path: Path
+) -> None:
+    log = tmp_path / "app.log"
+    tailer = LogTailer([str(log)], max_bytes=64)
+    append(log, "INFO:app:first")
+    collect(store, tailer)
+    append(log, *lines("a", 0, 20))
+    (tmp_path / "app.log-20261204").write_bytes(log.read_bytes())
+    os.truncate(log, 0)
+    append(log, *lines("b", 0, 2))
+    for _ in range(10):
+        collect(store, tailer)
+    assert stored_messages(store) == ["first", *messages("a", 0, 20), *messages("b", 0, 2)]
 
 
 def test_restart_from_the_stored_checkpoint_duplicates_nothing(store: storage.Store, tmp_path: Path) -> None:
@@ -230,6 +291,33 @@ def test_json_formatter_round_trips_through_the_parser() -> None:
         "r-1",
     )
     assert parsed.ts == int(record.created * 1000)
+
+
+def test_own_log_on_a_full_disk_says_so_once_and_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with small_disk(tmp_path / "disk", "16k") as disk:
+        filler = disk / "filler"
+        handler = OwnLogHandler(disk / "vitals.log", encoding="utf-8")
+        handler.setFormatter(JsonLinesFormatter())
+        logger = logging.getLogger("test.own_log.full")
+        logger.addHandler(handler)
+        logger.propagate = False
+        try:
+            with open(filler, "wb") as out, contextlib.suppress(OSError):
+                out.write(b"x" * 64 * 1024)  # fill what the log file left
+            for n in range(200):
+                logger.warning("line %d %s", n, "y" * 200)
+            said = capsys.readouterr().err
+            assert said.count("cannot write") == 1 and "No space left on device" in said, said[:500]
+            assert "Traceback" not in said
+            filler.unlink()
+            logger.warning("after the disk has room")
+            handler.flush()
+            assert "after the disk has room" in (disk / "vitals.log").read_text(errors="replace")
+        finally:
+            logger.removeHandler(handler)
+            handler.close()
 
 
 def test_checkpoint_rows_are_per_path_and_host(store: storage.Store, tmp_path: Path) -> None:
