@@ -13,6 +13,7 @@ import logging
 import logging.handlers
 import re
 import socket
+import sys
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from tasks.quiet_logs import install_repeat_limiter
 
 __all__ = [
     "JsonLinesFormatter",
+    "OwnLogHandler",
     "install_own_log_handler",
     "job_specs",
     "maintain_log_archives",
@@ -194,6 +196,36 @@ class JsonLinesFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class OwnLogHandler(logging.handlers.RotatingFileHandler):
+    """The rotating JSON-lines file, saying in one line on stderr when it cannot be written.
+
+    logging's default prints a traceback per lost record: on a full disk, one for every log line of
+    the process, burying the line that says what is wrong.
+    """
+
+    _failing = False  # the last record could not be written
+    _failures = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        failures = self._failures
+        super().emit(record)  # calls handleError on failure
+        if self._failures == failures:
+            self._failing = False  # written: a later failure is news again
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)
+            return
+        self._failures += 1
+        if not self._failing:
+            self._failing = True
+            sys.stderr.write(
+                f"vitals: cannot write {self.baseFilename} ({error.strerror or error}); its records are "
+                "lost until it can be written again (this is said once)\n"
+            )
+
+
 # The handler installed in this process (None until install_own_log_handler runs).
 _own_handler: logging.Handler | None = None
 
@@ -209,9 +241,7 @@ def install_own_log_handler(settings: Settings, level: int = logging.INFO) -> Pa
     if _own_handler is not None:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=OWN_LOG_MAX_BYTES, backupCount=OWN_LOG_BACKUPS, encoding="utf-8"
-    )
+    handler = OwnLogHandler(path, maxBytes=OWN_LOG_MAX_BYTES, backupCount=OWN_LOG_BACKUPS, encoding="utf-8")
     handler.setLevel(level)
     handler.setFormatter(JsonLinesFormatter())
     install_repeat_limiter(handler)

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["RepeatLimiter", "install_repeat_limiter"]
+__all__ = ["RepeatLimiter", "install_repeat_limiter", "limit_celery_handlers"]
 
 DEFAULT_EVERY_SECONDS = 600.0
 _MAX_KEYS = 5_000  # distinct messages remembered; the oldest are forgotten first
@@ -55,3 +55,20 @@ def install_repeat_limiter(handler: logging.Handler, every: float = DEFAULT_EVER
     """Give ``handler`` a limiter of its own (once): what one destination has seen is its own."""
     if not any(isinstance(existing, RepeatLimiter) for existing in handler.filters):
         handler.addFilter(RepeatLimiter(every))
+
+
+def limit_celery_handlers() -> None:
+    """Limit the handlers a Celery worker or beat installs when it sets up logging: they replace the
+    ones the command made, so without this a worker's console repeats a down store every tick.
+
+    For ``vitals worker`` and ``vitals beat`` processes only: an in-process test worker would
+    otherwise put a limiter on the test runner's own handlers.
+    """
+    from celery.signals import after_setup_logger
+
+    after_setup_logger.connect(_limit_handlers, weak=False, dispatch_uid="vitals.repeat_limiter")
+
+
+def _limit_handlers(logger: logging.Logger | None = None, **_kwargs: object) -> None:
+    for handler in (logger or logging.getLogger()).handlers:
+        install_repeat_limiter(handler)

@@ -156,19 +156,14 @@ class Spool:
                     if not is_store_unreachable(error):
                         raise
                     reason = _short(error)
-            path = self.append(frame)
+            try:
+                path = self.append(frame)
+            except OSError as error:
+                _log_unspoolable(self.directory, "samples", reason, error)
+                return 0
             pending = self._estimate or self.pending()
-            # Catching up on a backlog is expected after an outage: say so quietly.
-            level = logging.INFO if reason.startswith(_BACKLOG) else logging.WARNING
-            log.log(
-                level,
-                "store not written (%s): spooled %d samples to %s (%d files, %d bytes pending)",
-                reason,
-                len(frame),
-                path.name,
-                pending.files,
-                pending.bytes,
-            )
+            _log_spooled(self.directory, reason, f"{len(frame)} samples", path)
+            log.debug("spool %s: %d files, %d bytes pending", self.directory, pending.files, pending.bytes)
             return 0
 
     def write_events(self, store: Store, kind: str, records: list[EventRecord]) -> int | None:
@@ -424,11 +419,16 @@ def _durable_write(directory: Path, suffix: str, write: Callable[[BinaryIO], obj
     name = f"{time.time_ns():020d}-{os.getpid()}-{next(_counter):06d}{suffix}"
     final = directory / name
     temp = directory / f"{_TEMP_PREFIX}{name}"
-    with open(temp, "wb") as handle:
-        write(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, final)
+    try:
+        with open(temp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, final)
+    except BaseException:
+        # A full disk fails the write part way: leave no partial file to take space or be read.
+        temp.unlink(missing_ok=True)
+        raise
     _fsync_directory(directory)
     return final
 
@@ -440,6 +440,36 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _log_spooled(directory: Path, reason: str, what: str, path: Path) -> None:
+    """Say why data went to the spool. The warning's words stay the same for the whole outage, so
+    the repeat limiter logs it once, not every tick; which file took what is a debug line."""
+    if reason.startswith(_BACKLOG):  # catching up after an outage is expected: say so quietly
+        log.info("catching up (%s): %s spooled behind the backlog, to %s", reason, what, path.name)
+    else:
+        log.warning(
+            "store not written (%s): collected data waits in the spool %s until it answers", reason, directory
+        )
+    log.debug("spooled %s to %s", what, path.name)
+
+
+def _log_unspoolable(directory: Path, what: str, reason: str, error: OSError) -> None:
+    """Say that new data is lost because the spool cannot take it (a full disk, mostly).
+
+    Neither raised nor logged with a traceback: the job could do nothing else with the data, and
+    the files already spooled are whole and still replayed. The message stays the same for the
+    whole episode, so the repeat limiter logs it once and then counts it.
+    """
+    log.error(
+        "spool %s cannot take new data (%s: %s) while the store is unreachable (%s): %s are dropped "
+        "until the store answers or the disk has room; what is already spooled is kept",
+        directory,
+        type(error).__name__,
+        error.strerror or error,
+        reason,
+        what,
+    )
 
 
 def _short(error: BaseException) -> str:
@@ -487,10 +517,14 @@ def _write_events_locked(spool: Spool, store: Store, kind: str, records: list[Ev
             if not is_store_unreachable(error):
                 raise
             reason = _short(error)
-    path = _durable_write(
-        spool.directory / EVENTS_DIR, EVENT_SUFFIX, lambda h: _dump_events(h, kind, records)
-    )
-    log.warning("store not written (%s): spooled %d %s events to %s", reason, len(records), kind, path.name)
+    try:
+        path = _durable_write(
+            spool.directory / EVENTS_DIR, EVENT_SUFFIX, lambda h: _dump_events(h, kind, records)
+        )
+    except OSError as error:
+        _log_unspoolable(spool.directory, f"{kind} events", reason, error)
+        return None
+    _log_spooled(spool.directory, reason, f"{len(records)} {kind} events", path)
     return None
 
 

@@ -17,7 +17,7 @@ import click
 from storage import Settings, SettingsError, load_settings
 from storage.users import Role
 from tasks.actions import Actor, PermissionDenied
-from tasks.quiet_logs import install_repeat_limiter
+from tasks.quiet_logs import install_repeat_limiter, limit_celery_handlers
 
 __all__ = ["SERVER_COMMANDS", "build_cli", "cli_actor", "run_cli", "settings"]
 
@@ -70,6 +70,8 @@ def build_cli(
             if handler not in existing:
                 install_repeat_limiter(handler)
         ctx.obj = load_settings()
+        if ctx.invoked_subcommand in {"worker", "beat"}:
+            limit_celery_handlers()
         if server:
             on_server_start(ctx.obj, str(ctx.invoked_subcommand))
 

@@ -23,6 +23,7 @@ from tasks.app_jobs import collect_app
 from tasks.context import JobContext
 from tasks.jobs import collect_system
 from tasks.spool import Spool, is_store_unreachable, write_samples
+from tests.support import small_disk
 
 BASE = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
@@ -75,7 +76,8 @@ def test_down_store_spools_then_replays_in_order_once(
             assert spool.write(down, batch(index)) == 0  # no exception: spooled
     down.close()
     assert len(spool_warnings(caplog)) == 3
-    assert "spooled 3 samples" in spool_warnings(caplog)[0]
+    assert "Can't connect" in spool_warnings(caplog)[0] and str(spool.directory) in spool_warnings(caplog)[0]
+    assert spool_warnings(caplog)[0] == spool_warnings(caplog)[2]  # the same words: limited to one
     assert spool.pending().files == 3 and spool.pending().bytes > 0
 
     written_ts: list[int] = []
@@ -298,6 +300,32 @@ def test_an_outage_does_not_reread_the_backlog_on_every_write(
     assert reads == [] and len(spool.files()) == 51
 
 
+def test_a_full_disk_drops_new_samples_with_a_clear_error_and_corrupts_nothing(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with small_disk(tmp_path / "disk", "64k") as disk:
+        spool, down = Spool(disk / "spool"), down_store()
+        with caplog.at_level("WARNING", logger="vitals.spool"):
+            for index in range(100):  # ~2 KB a file (4 KB on tmpfs): full after about fifteen
+                assert spool.write(down, batch(index, rows=20)) == 0  # never raises
+        full = [message for message in spool_warnings(caplog) if "cannot take new data" in message]
+        assert full, spool_warnings(caplog)[-3:]
+        assert "No space left on device" in full[0] and "samples are dropped" in full[0]
+        assert "Can't connect" in full[0]  # and why it had to spool at all
+        names = [path.name for path in spool.directory.iterdir()]
+        assert not [name for name in names if name.startswith(".")]  # no half-written file left
+        files = spool.files()
+        assert 5 <= len(files) < 100
+        spooled_rows = sum(len(spool_module._read_file(path)) for path in files)  # each one whole
+        assert spool.replay(store)  # the store is back: everything that was spooled goes in
+        assert len(all_samples(store)) == spooled_rows
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="vitals.spool"):
+            assert spool.write(down, batch(200)) == 0  # room again: spooled as usual
+        assert spool.files() and not [m for m in spool_warnings(caplog) if "cannot take" in m]
+        down.close()
+
+
 def test_a_long_backlog_is_caught_up_over_several_calls_in_order(
     make_store: Callable[..., Store], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -337,7 +365,7 @@ def test_event_batches_are_spooled_and_replayed_to_their_writer(
     spool_dir = tmp_path / "spool"
     with caplog.at_level("WARNING", logger="vitals.spool"):
         assert spool_module.write_events(down_store(), "test.deadlock", first, spool_dir) is None
-    assert "spooled 1 test.deadlock events" in spool_warnings(caplog)[0]
+    assert "waits in the spool" in spool_warnings(caplog)[0]
     assert stored == []
     # The store is back: the spooled batch goes first, with its datetimes intact, then the new one.
     assert spool_module.write_events(store, "test.deadlock", second, spool_dir) == 1
