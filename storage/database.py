@@ -737,50 +737,89 @@ def _naive_ms(ms: int) -> datetime:
 
 def _bucket_extras(conn: Connection, ids: list[int], start_ms: int, end_ms: int, points: int) -> pd.DataFrame:
     """p95 of the per-bucket average latency and the per-bucket total latency (the sparkline) of some
-    digests, over ``points`` buckets, from their snapshots in the window (one primary-key range read)
-    and each one's last snapshot before it: a snapshot's delta to the previous one falls in the
-    bucket of its own time; a reset counts from zero; a digest's first stored snapshot counts in full
-    only when the server first saw it inside the window (as in ``_window_totals``).
+    digests, over ``points`` buckets: a snapshot's delta to the previous one falls in the bucket of its
+    own time; a reset counts from zero; a digest's first stored snapshot counts in full only when the
+    server first saw it inside the window (as in ``_window_totals``).
 
-    Reading the window's rows beats seeking each bucket edge: a page of 50 digests over 7 days is
-    ~4,000 rows, while 25 correlated MAX() seeks per digest cost MariaDB ~0.5 s (measured)."""
+    The server subtracts consecutive snapshots (LAG) and sums them per bucket, so one row per digest
+    and bucket comes back instead of every snapshot: PyMySQL parses rows in Python, and a page of 50
+    digests over 7 days is ~4,000 snapshots (measured on MariaDB: 55 ms -> see benchmarks.database).
+    Each digest's first snapshot in the window is read on its own and set against the last one
+    before the window here. Seeking each bucket edge instead cost MariaDB ~0.5 s (25 correlated MAX()
+    seeks per digest, measured)."""
     step = max(1, (end_ms - start_ms) // points)
     snap = query_digest_snapshots
-    counters = ["exec_count", "total_latency_ms"]
-    before = _cumulative(conn, query_digests.c.id.in_(ids), [start_ms])
-    base = pd.DataFrame(
-        {"digest_id": before["digest_id"], "ts": before["ts_0"], **{c: before[f"{c}_0"] for c in counters}}
-    ).dropna(subset=["ts"])
-    rows = conn.execute(
-        select(snap.c.digest_id, snap.c.ts, *[snap.c[name] for name in counters]).where(
-            snap.c.digest_id.in_(ids), snap.c.ts >= start_ms, snap.c.ts < end_ms
+    before = _cumulative(conn, query_digests.c.id.in_(ids), [start_ms]).set_index("digest_id")
+    order = snap.c.ts
+    inner = (
+        select(
+            snap.c.digest_id,
+            snap.c.ts,
+            snap.c.exec_count,
+            snap.c.total_latency_ms,
+            func.lag(snap.c.exec_count)
+            .over(partition_by=snap.c.digest_id, order_by=order)
+            .label("prev_calls"),
+            func.lag(snap.c.total_latency_ms)
+            .over(partition_by=snap.c.digest_id, order_by=order)
+            .label("prev_latency"),
+            func.row_number().over(partition_by=snap.c.digest_id, order_by=order).label("n"),
+        )
+        .where(snap.c.digest_id.in_(ids), snap.c.ts >= start_ms, snap.c.ts < end_ms)
+        .subquery("in_window")
+    )
+    reset = inner.c.exec_count < inner.c.prev_calls
+    bucket = func.floor((inner.c.ts - start_ms) / step).label("bucket")
+    summed = conn.execute(
+        select(
+            inner.c.digest_id,
+            bucket,
+            func.sum(case((reset, inner.c.exec_count), else_=inner.c.exec_count - inner.c.prev_calls)),
+            func.sum(
+                case((reset, inner.c.total_latency_ms), else_=inner.c.total_latency_ms - inner.c.prev_latency)
+            ),
+        )
+        .where(inner.c.n > 1)
+        .group_by(inner.c.digest_id, bucket)
+    ).all()
+    firsts = conn.execute(
+        select(inner.c.digest_id, inner.c.ts, inner.c.exec_count, inner.c.total_latency_ms).where(
+            inner.c.n == 1
         )
     ).all()
-    window = pd.DataFrame([tuple(row) for row in rows], columns=["digest_id", "ts", *counters])
-    snaps = pd.concat([base.astype(float), window.astype(float)], ignore_index=True)
-    snaps = snaps.sort_values(["digest_id", "ts"], kind="stable", ignore_index=True)
-    current = snaps[counters].to_numpy(dtype=float)
-    shifted = snaps.groupby("digest_id")[counters].shift()
-    previous = shifted.fillna(0.0).to_numpy(dtype=float)
-    delta = current - previous
-    delta = np.where((delta[:, :1] < 0), current, delta)  # a reset of the call count: from zero
-    # A digest's first stored snapshot counts in full only when the server first saw it in the window
-    # (as in the totals); one known before holds history from before, so it is only a baseline.
-    first_seen = snaps["digest_id"].map(before.set_index("digest_id")["first_seen_ms"]).fillna(-1.0)
-    known_before = (shifted["exec_count"].isna() & (first_seen < start_ms)).to_numpy()
-    delta[known_before] = 0.0
-    inside = (snaps["ts"] >= start_ms).to_numpy()
-    order = {digest: n for n, digest in enumerate(ids)}
-    row_of = snaps["digest_id"].map(order).to_numpy(dtype="int64")[inside]
-    bucket = np.minimum((snaps["ts"].to_numpy()[inside] - start_ms) // step, points - 1).astype("int64")
+    row_of = {digest: n for n, digest in enumerate(ids)}
     calls, latency = np.zeros((len(ids), points)), np.zeros((len(ids), points))
-    np.add.at(calls, (row_of, bucket), delta[inside, 0])
-    np.add.at(latency, (row_of, bucket), delta[inside, 1])
+    for digest, at, count, total in summed:
+        slot = min(int(at), points - 1)
+        calls[row_of[digest], slot] += float(count)
+        latency[row_of[digest], slot] += float(total)
+    for digest, ts, count, total in firsts:
+        delta = _first_delta(before, digest, float(count), float(total), start_ms)
+        slot = min(int((ts - start_ms) // step), points - 1)
+        calls[row_of[digest], slot] += delta[0]
+        latency[row_of[digest], slot] += delta[1]
     with np.errstate(invalid="ignore", divide="ignore"):
         average = np.where(calls > 0, latency / calls, np.nan)
     p95 = [float(np.nanquantile(row, 0.95)) if not np.isnan(row).all() else np.nan for row in average]
     spark = [[round(float(v), 3) for v in row] for row in latency]
     return pd.DataFrame({"p95_latency_ms": p95, "sparkline": spark}, index=pd.Index(ids, name="digest_id"))
+
+
+def _first_delta(
+    before: pd.DataFrame, digest: int, calls: float, latency: float, start_ms: int
+) -> tuple[float, float]:
+    """What a digest's first snapshot in the window adds: its delta to the last one before the
+    window (from zero after a reset); with none before, all of it if the server first saw the digest
+    inside the window, else nothing (it holds history from before: only a baseline)."""
+    base = before.loc[digest] if digest in before.index else None
+    if base is None or pd.isna(base["ts_0"]):
+        first_seen = base["first_seen_ms"] if base is not None else None
+        fresh = first_seen is not None and not pd.isna(first_seen) and first_seen >= start_ms
+        return (calls, latency) if fresh else (0.0, 0.0)
+    delta_calls = calls - float(base["exec_count_0"])
+    if delta_calls < 0:
+        return calls, latency
+    return delta_calls, latency - float(base["total_latency_ms_0"])
 
 
 def _page_extras(conn: Connection, ids: list[int], start_ms: int, end_ms: int) -> pd.DataFrame:
