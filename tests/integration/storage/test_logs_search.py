@@ -3,6 +3,7 @@ on SQLite and MariaDB."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from storage.users import Role
 from tasks.actions.gate import Actor, PermissionDenied
 from tasks.actions.logs import ArchiveCriteria, archive_logs, delete_archived_rows, restore_archive
 from tasks.log_jobs import maintain_log_archives, tail_logs
+from tests.support import small_disk
 
 HOST = "test-host"
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -220,17 +222,16 @@ def test_a_flipped_byte_or_a_truncated_file_is_caught_and_nothing_is_deleted(cor
     assert len(_rows(store)) == 8
 
 
-def test_full_disk_discards_the_archive_and_keeps_the_rows(corpus, tmp_path: Path, monkeypatch) -> None:
+def test_full_disk_discards_the_archive_and_keeps_the_rows(corpus, tmp_path: Path) -> None:
     store, _, _ = corpus
-    import storage.log_archives as archives
-
-    def full(self, data: bytes) -> int:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(archives._HashingWriter, "write", full)
-    with pytest.raises(OSError, match="No space"):
-        store.logs.create_archive(directory=tmp_path / "full", **WINDOW)
-    assert list((tmp_path / "full").iterdir()) == []
+    with small_disk(tmp_path / "disk", "64k") as disk:
+        target = disk / "archives"
+        target.mkdir()
+        with (disk / "filler").open("wb") as filler, contextlib.suppress(OSError):
+            filler.write(bytes(1024 * 1024))  # a real disk, and it is full
+        with pytest.raises(OSError, match="No space"):
+            store.logs.create_archive(directory=target, **WINDOW)
+        assert list(target.iterdir()) == []  # nothing half-written left behind
     assert store.logs.archives().empty and len(_rows(store)) == 8
 
 
